@@ -1,0 +1,84 @@
+"""Exceptions named for what happened, each with a message that tells the user what to do.
+
+Marketo reports most failures as HTTP 200 with ``success: false`` and a string code; the
+client maps those codes to these types so that streams and the tap can decide per case
+(retry, fall back, stop cleanly) without knowing Marketo's numbering.
+"""
+
+from __future__ import annotations
+
+
+class MarketoError(Exception):
+    """Base of every error this tap raises on purpose; its message is meant for the user."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"[Marketo {self.code}] {text}" if self.code else text
+
+
+class ConfigError(MarketoError):
+    """A setting is missing, malformed or contradicts another; the message names it."""
+
+
+class AuthenticationFailed(MarketoError):
+    """The identity endpoint refused the client id/secret."""
+
+
+class AccessDenied(MarketoError):
+    """The API user lacks a permission (Marketo 603)."""
+
+
+class TokenRejected(MarketoError):
+    """Marketo refused the access token (601 invalid, 602 expired); the client renews it."""
+
+
+class RateLimited(MarketoError):
+    """Too many calls per 20 s (606) or concurrent calls (615); waited out and retried."""
+
+
+class TransientServerError(MarketoError):
+    """HTTP 5xx, Marketo 604/608/611 or a dropped connection; retried with backoff."""
+
+
+class DailyCallQuotaExhausted(MarketoError):
+    """The subscription's 50,000 daily API calls are spent (607)."""
+
+
+class ExportQuotaExhausted(MarketoError):
+    """The daily bulk export quota is spent (1029 ``Export daily quota ... exceeded``)."""
+
+
+class ExportQueueFull(MarketoError):
+    """The subscription's bulk queue has no room (1029 ``Too many jobs``); wait and retry."""
+
+
+class UnsupportedFilter(MarketoError):
+    """The filter is not enabled for this subscription (1035)."""
+
+
+class InvalidRequest(MarketoError):
+    """Marketo rejected a field or value (1003 and similar): names what to fix."""
+
+
+class NotFound(MarketoError):
+    """An export id or file that Marketo no longer has (HTTP 404 or 610)."""
+
+
+class ExportFailed(MarketoError):
+    """An export job ended ``Failed`` or ``Cancelled``, or did not finish in time."""
+
+
+class ChecksumMismatch(MarketoError):
+    """A downloaded file does not match Marketo's ``fileChecksum``/``fileSize``."""
+
+
+class MalformedExportFile(MarketoError):
+    """A row of an export file does not fit the header; names file, row and columns."""
+
+
+class JobAlreadyQueued(MarketoError):
+    """Enqueue of a job that is already queued (1029 ``Job already queued``): not a failure."""

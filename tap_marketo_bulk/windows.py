@@ -1,0 +1,71 @@
+"""Incremental windows: from the bookmark to the end of the range in steps of at most N days.
+
+Marketo's bulk filters accept at most 31 days. Windows are contiguous and half-open in intent,
+``[start, end)``: each request asks for ``startAt=start, endAt=end`` and the stream drops a row
+stamped exactly ``end`` when the filter column is visible in the file, because that row belongs
+to the next window. Whether Marketo treats ``endAt`` as inclusive is unconfirmed; with this rule
+both readings neither skip nor double-count a record on a boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+UTC = dt.timezone.utc
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """One incremental window ``[start, end)`` in UTC, whole seconds."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def start_at(self) -> str:
+        """``startAt`` as Marketo wants it: ISO-8601, UTC, no milliseconds."""
+        return format_timestamp(self.start)
+
+    @property
+    def end_at(self) -> str:
+        """``endAt`` as Marketo wants it: ISO-8601, UTC, no milliseconds."""
+        return format_timestamp(self.end)
+
+    def as_filter(self) -> dict[str, str]:
+        """The ``{startAt, endAt}`` object of a date-range filter."""
+        return {"startAt": self.start_at, "endAt": self.end_at}
+
+    def __str__(self) -> str:
+        return f"{self.start_at}..{self.end_at}"
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """UTC, second precision, ``Z`` suffix: the form Marketo's filters and files use."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC datetime truncated to whole seconds; naive values are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def plan_windows(start: dt.datetime, end: dt.datetime, days: int) -> list[Window]:
+    """Split ``[start, end)`` into contiguous windows of at most ``days`` days.
+
+    Returns no window when ``start >= end`` (nothing new since the bookmark).
+    """
+    if not 1 <= days <= 31:  # noqa: PLR2004 - Marketo's documented maximum
+        msg = f"window length must be 1..31 days, got {days}"
+        raise ValueError(msg)
+    start, end = to_utc(start), to_utc(end)
+    step = dt.timedelta(days=days)
+    windows: list[Window] = []
+    cursor = start
+    while cursor < end:
+        upper = min(cursor + step, end)
+        windows.append(Window(cursor, upper))
+        cursor = upper
+    return windows

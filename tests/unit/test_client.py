@@ -1,0 +1,220 @@
+"""MarketoClient: tokens, envelope errors code by code, retries, rate limit, secrets."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.client import CallRateLimiter, MarketoClient, normalize_base_url
+
+ROOT = "https://123-ABC-456.mktorest.com"
+TOKEN_URL = f"{ROOT}/identity/oauth/token"
+SECRET = "s3cr3t-client-secret"
+
+
+def token_body(token: str = "tok-1", expires_in: int = 3599) -> dict:
+    return {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
+
+
+def envelope_error(code: str, message: str = "boom") -> dict:
+    return {"requestId": "r#1", "success": False, "errors": [{"code": code, "message": message}]}
+
+
+@pytest.fixture
+def client() -> MarketoClient:
+    return MarketoClient(
+        ROOT + "/rest",
+        "the-id",
+        SECRET,
+        max_tries=3,
+        backoff_factor=0.001,
+        backoff_max_seconds=0.001,
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "root"),
+    [
+        ("https://123-ABC-456.mktorest.com", ROOT),
+        ("https://123-ABC-456.mktorest.com/", ROOT),
+        ("https://123-ABC-456.mktorest.com/rest", ROOT),
+        ("https://123-ABC-456.mktorest.com/rest/", ROOT),
+        (" http://127.0.0.1:8080/rest ", "http://127.0.0.1:8080"),
+    ],
+)
+def test_base_url_accepts_rest_endpoint_forms(given: str, root: str) -> None:
+    assert normalize_base_url(given) == root
+
+
+def test_base_url_that_is_not_a_url_names_the_setting() -> None:
+    with pytest.raises(errors.ConfigError, match="base_url 'mktorest' is not a URL"):
+        normalize_base_url("mktorest")
+
+
+def test_token_is_sent_in_header_only_and_reused(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body("tok-1"))
+    api = requests_mock.get(f"{ROOT}/rest/v1/leads/describe.json", json={"success": True, "result": []})
+
+    client.get("/rest/v1/leads/describe.json")
+    client.get("/rest/v1/leads/describe.json")
+
+    token_calls = [r for r in requests_mock.request_history if r.path == "/identity/oauth/token"]
+    assert len(token_calls) == 1
+    assert token_calls[0].qs == {
+        "grant_type": ["client_credentials"],
+        "client_id": ["the-id"],
+        "client_secret": [SECRET],
+    }
+    for call in api.request_history:
+        assert call.headers["Authorization"] == "Bearer tok-1"
+        assert "access_token" not in call.url
+    assert client.calls_made == 3
+
+
+@pytest.mark.parametrize("code", ["601", "602"])
+def test_rejected_token_is_renewed_and_the_call_retried_once(requests_mock, client, code) -> None:
+    requests_mock.get(TOKEN_URL, [{"json": token_body("old")}, {"json": token_body("new")}])
+    api = requests_mock.get(
+        f"{ROOT}/rest/v1/x.json",
+        [{"json": envelope_error(code)}, {"json": {"success": True, "result": [1]}}],
+    )
+    assert client.get("/rest/v1/x.json")["result"] == [1]
+    assert [c.headers["Authorization"] for c in api.request_history] == [
+        "Bearer old",
+        "Bearer new",
+    ]
+
+
+def test_token_rejected_twice_is_an_error(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    requests_mock.get(f"{ROOT}/rest/v1/x.json", json=envelope_error("601", "Access token invalid"))
+    with pytest.raises(errors.TokenRejected, match="601"):
+        client.get("/rest/v1/x.json")
+
+
+def test_bad_credentials_name_the_settings_and_hide_the_secret(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, status_code=401, json={"error": "invalid_client"})
+    with pytest.raises(errors.AuthenticationFailed) as caught:
+        client.get("/rest/v1/x.json")
+    assert "client_id/client_secret" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("code", ["606", "615", "604", "608", "611"])
+def test_rate_limits_and_transient_codes_are_retried(requests_mock, client, code) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    api = requests_mock.get(
+        f"{ROOT}/rest/v1/x.json",
+        [{"json": envelope_error(code)}, {"json": {"success": True, "result": ["ok"]}}],
+    )
+    assert client.get("/rest/v1/x.json")["result"] == ["ok"]
+    assert api.call_count == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_http_5xx_is_retried_then_raised(requests_mock, client, status) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    api = requests_mock.get(f"{ROOT}/rest/v1/x.json", status_code=status, text="oops")
+    with pytest.raises(errors.TransientServerError, match=f"HTTP {status}"):
+        client.get("/rest/v1/x.json")
+    assert api.call_count == 3
+
+
+def test_connection_error_message_has_no_url_query(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, exc=requests.ConnectionError(f"{TOKEN_URL}?client_secret={SECRET}"))
+    with pytest.raises(errors.TransientServerError) as caught:
+        client.get("/rest/v1/x.json")
+    assert SECRET not in str(caught.value)
+    assert "ConnectionError talking to 123-ABC-456.mktorest.com" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "error_type"),
+    [
+        ("603", "Access denied", errors.AccessDenied),
+        ("607", "Daily quota reached", errors.DailyCallQuotaExhausted),
+        ("1029", "Export daily quota 500MB exceeded.", errors.ExportQuotaExhausted),
+        ("1029", "Too many jobs (10) in queue", errors.ExportQueueFull),
+        ("1029", "Job already queued", errors.JobAlreadyQueued),
+        ("1035", "Unsupported filter type for target subscription", errors.UnsupportedFilter),
+        ("1003", "Invalid field 'foo'", errors.InvalidRequest),
+        ("610", "Requested resource not found", errors.NotFound),
+        ("999", "Something new", errors.MarketoError),
+    ],
+)
+def test_error_codes_map_to_types(requests_mock, client, code, message, error_type) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    api = requests_mock.post(f"{ROOT}/bulk/v1/leads/export/create.json", json=envelope_error(code, message))
+    with pytest.raises(error_type) as caught:
+        client.post("/bulk/v1/leads/export/create.json", {"fields": ["id"]})
+    assert type(caught.value) is error_type
+    assert caught.value.code == code
+    assert message in str(caught.value)
+    assert api.call_count == 1  # none of these is retried
+    assert api.last_request.json() == {"fields": ["id"]}
+
+
+def test_quota_messages_say_when_it_resets(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    requests_mock.get(f"{ROOT}/rest/v1/x.json", json=envelope_error("607", "Daily quota reached"))
+    with pytest.raises(errors.DailyCallQuotaExhausted, match="midnight US Central"):
+        client.get("/rest/v1/x.json")
+
+
+def test_http_404_is_not_found(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    requests_mock.get(f"{ROOT}/bulk/v1/leads/export/abc/status.json", status_code=404, text="Not found")
+    with pytest.raises(errors.NotFound, match="HTTP 404 Not found"):
+        client.get("/bulk/v1/leads/export/abc/status.json")
+
+
+def test_non_json_answer_suggests_checking_base_url(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    requests_mock.get(f"{ROOT}/rest/v1/x.json", text="<html>hello</html>", status_code=200)
+    with pytest.raises(errors.TransientServerError, match="Is base_url"):
+        client.get("/rest/v1/x.json")
+
+
+def test_download_sends_range_when_resuming(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    api = requests_mock.get(f"{ROOT}/bulk/v1/leads/export/e1/file.json", status_code=206, content=b"tail")
+    response = client.open_download("/bulk/v1/leads/export/e1/file.json", start_byte=10)
+    assert response.content == b"tail"
+    assert api.last_request.headers["Range"] == "bytes=10-"
+    response = client.open_download("/bulk/v1/leads/export/e1/file.json")
+    assert "Range" not in api.last_request.headers
+
+
+def test_secret_and_token_never_logged(requests_mock, client, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    requests_mock.get(TOKEN_URL, json=token_body("tok-secret-value"))
+    requests_mock.get(
+        f"{ROOT}/rest/v1/x.json",
+        [{"json": envelope_error("606")}, {"status_code": 503, "text": "x"}, {"json": {"success": True}}],
+    )
+    client.get("/rest/v1/x.json")
+    text = caplog.text
+    assert "Retrying Marketo call" in text
+    assert SECRET not in text
+    assert "tok-secret-value" not in text
+
+
+def test_rate_limiter_waits_for_the_oldest_call_to_leave_the_window() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = CallRateLimiter(3, 20.0, clock=lambda: now[0], sleep=sleep)
+    for at in (0.0, 1.0, 2.0):
+        now[0] = at
+        limiter.acquire()
+    now[0] = 5.0
+    limiter.acquire()  # the 4th call must wait until the call at t=0 is 20 s old
+    assert slept == [15.0]
+    assert now[0] == 20.0

@@ -1,0 +1,275 @@
+"""ExportRunner: the job lifecycle, pipelining, failures, downloads and their checks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+import urllib3
+
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.client import MarketoClient
+from tap_marketo_bulk.exports import ExportRequest, ExportRunner
+from tap_marketo_bulk.windows import Window
+
+ROOT = "https://mkto.example.com"
+BULK = f"{ROOT}/bulk/v1/leads/export"
+CONTENT = b'id,email\n1,"a,b@example.com"\n2,null\n'
+
+
+def checksum(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def ok(**job) -> dict:
+    return {"requestId": "r", "success": True, "result": [job]}
+
+
+def completed(export_id: str, data: bytes = CONTENT, records: int = 2) -> dict:
+    return ok(
+        exportId=export_id,
+        status="Completed",
+        format="CSV",
+        numberOfRecords=records,
+        fileSize=len(data),
+        fileChecksum=checksum(data),
+    )
+
+
+class Clock:
+    """A fake clock that sleeping advances, so polling tests take no time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def runner(requests_mock, tmp_path, clock) -> ExportRunner:
+    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "unit-test-token", "expires_in": 3600})
+    client = MarketoClient(ROOT, "id", "secret", max_tries=2, backoff_factor=0.001)
+    return ExportRunner(
+        client,
+        poll_interval=60,
+        job_timeout=600,
+        max_jobs_in_flight=2,
+        temp_dir=str(tmp_path),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+
+
+def lead_request(window: Window | None = None) -> ExportRequest:
+    return ExportRequest("leads", {"fields": ["id", "email"], "format": "CSV"}, window)
+
+
+def test_single_job_lifecycle_yields_the_verified_file(requests_mock, runner, tmp_path, clock) -> None:
+    create = requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    enqueue = requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
+    status = requests_mock.get(
+        f"{BULK}/e1/status.json",
+        [
+            {"json": ok(exportId="e1", status="Queued")},
+            {"json": ok(exportId="e1", status="Processing")},
+            {"json": completed("e1")},
+        ],
+    )
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+
+    files = []
+    for export_file in runner.run([lead_request()]):
+        assert export_file.path is not None
+        assert export_file.path.read_bytes() == CONTENT
+        assert export_file.path.parent == tmp_path
+        files.append(export_file)
+
+    assert create.last_request.json() == {"fields": ["id", "email"], "format": "CSV"}
+    assert enqueue.call_count == 1
+    assert status.call_count == 3
+    assert clock.sleeps == [60, 60]
+    assert len(files) == 1
+    assert files[0].number_of_records == 2
+    assert not files[0].path.exists()  # deleted once the caller moved on
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_jobs_are_pipelined_and_files_come_back_in_order(requests_mock, runner) -> None:
+    ids = iter(["e1", "e2", "e3"])
+    calls: list[str] = []
+
+    def create_cb(request, context):
+        export_id = next(ids)
+        calls.append(f"create {export_id}")
+        return ok(exportId=export_id, status="Created")
+
+    requests_mock.post(f"{BULK}/create.json", json=create_cb)
+    for export_id in ("e1", "e2", "e3"):
+        data = f"id,email\n{export_id[-1]},x\n".encode()
+
+        def enqueue_cb(request, context, export_id=export_id):
+            calls.append(f"enqueue {export_id}")
+            return ok(exportId=export_id, status="Queued")
+
+        requests_mock.post(f"{BULK}/{export_id}/enqueue.json", json=enqueue_cb)
+        requests_mock.get(f"{BULK}/{export_id}/status.json", json=completed(export_id, data, 1))
+        requests_mock.get(f"{BULK}/{export_id}/file.json", content=data)
+
+    seen = []
+    for export_file in runner.run([lead_request(), lead_request(), lead_request()]):
+        calls.append(f"read {export_file.export_id}")
+        seen.append(export_file.path.read_bytes())
+
+    assert seen == [b"id,email\n1,x\n", b"id,email\n2,x\n", b"id,email\n3,x\n"]
+    # Two jobs in flight: e2 is queued before e1's file is read, e3 only after e1 is done.
+    assert calls == [
+        "create e1",
+        "create e2",
+        "enqueue e1",
+        "enqueue e2",
+        "read e1",
+        "create e3",
+        "enqueue e3",
+        "read e2",
+        "read e3",
+    ]
+    assert runner.jobs_created["leads"] == 3
+
+
+def test_queue_full_waits_and_retries_enqueue(requests_mock, runner, clock) -> None:
+    requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    enqueue = requests_mock.post(
+        f"{BULK}/e1/enqueue.json",
+        [
+            {"json": {"success": False, "errors": [{"code": "1029", "message": "Too many jobs (10) in queue"}]}},
+            {"json": ok(exportId="e1", status="Queued")},
+        ],
+    )
+    requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    assert [f.export_id for f in runner.run([lead_request()])] == ["e1"]
+    assert enqueue.call_count == 2
+    assert clock.sleeps == [60]
+
+
+def test_failed_job_is_recreated_then_reported_with_marketo_message(requests_mock, runner) -> None:
+    ids = iter(["e1", "e2", "e3"])
+    create = requests_mock.post(
+        f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created")
+    )
+    for export_id in ("e1", "e2", "e3"):
+        requests_mock.post(f"{BULK}/{export_id}/enqueue.json", json=ok(exportId=export_id, status="Queued"))
+        requests_mock.get(
+            f"{BULK}/{export_id}/status.json",
+            json=ok(exportId=export_id, status="Failed", errorMsg="Internal failure"),
+        )
+    with pytest.raises(errors.ExportFailed, match="ended Failed 3 times; Marketo says: Internal failure"):
+        list(runner.run([lead_request()]))
+    assert create.call_count == 3
+
+
+def test_timeout_cancels_the_job_with_a_clear_message(requests_mock, runner) -> None:
+    requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
+    requests_mock.get(f"{BULK}/e1/status.json", json=ok(exportId="e1", status="Queued"))
+    cancel = requests_mock.post(f"{BULK}/e1/cancel.json", json=ok(exportId="e1", status="Cancelled"))
+    with pytest.raises(errors.ExportFailed, match=r"job_timeout_seconds=600 \(last status Queued"):
+        list(runner.run([lead_request()]))
+    assert cancel.call_count == 1
+
+
+def test_jobs_not_consumed_are_cancelled_when_the_caller_stops(requests_mock, runner) -> None:
+    ids = iter(["e1", "e2"])
+    requests_mock.post(f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created"))
+    for export_id in ("e1", "e2"):
+        requests_mock.post(f"{BULK}/{export_id}/enqueue.json", json=ok(exportId=export_id, status="Queued"))
+    requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    cancel_e2 = requests_mock.post(f"{BULK}/e2/cancel.json", json=ok(exportId="e2", status="Cancelled"))
+    run = runner.run([lead_request(), lead_request()])
+    first = next(run)
+    assert first.export_id == "e1"
+    run.close()
+    assert cancel_e2.call_count == 1
+    assert not first.path.exists()
+
+
+def test_empty_export_is_not_downloaded(requests_mock, runner) -> None:
+    requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
+    requests_mock.get(
+        f"{BULK}/e1/status.json",
+        json=ok(exportId="e1", status="Completed", numberOfRecords=0, fileSize=0),
+    )
+    file_call = requests_mock.get(f"{BULK}/e1/file.json", content=b"")
+    files = list(runner.run([lead_request()]))
+    assert [(f.path, f.number_of_records) for f in files] == [(None, 0)]
+    assert file_call.call_count == 0
+
+
+def _one_completed_job(requests_mock) -> None:
+    requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
+    requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
+
+
+def test_dropped_download_resumes_with_range(requests_mock, runner, monkeypatch) -> None:
+    _one_completed_job(requests_mock)
+    monkeypatch.setattr("tap_marketo_bulk.exports.DOWNLOAD_CHUNK_BYTES", 10)
+
+    class DroppingBody(io.BytesIO):
+        """A socket that breaks after 10 bytes, as a dropped connection does."""
+
+        def read(self, *args, **kwargs) -> bytes:
+            if self.tell() >= 10:
+                raise urllib3.exceptions.ProtocolError("Connection broken")
+            return super().read(10)
+
+    def dropping_response() -> urllib3.HTTPResponse:
+        return urllib3.HTTPResponse(
+            body=DroppingBody(CONTENT), status=200, preload_content=False,
+            headers={"Content-Length": str(len(CONTENT))},
+        )
+
+    file_call = requests_mock.get(
+        f"{BULK}/e1/file.json",
+        [
+            {"raw": dropping_response(), "status_code": 200},
+            {"content": CONTENT[10:], "status_code": 206},
+        ],
+    )
+    files = [f.path.read_bytes() for f in runner.run([lead_request()])]
+    assert files == [CONTENT]
+    assert "Range" not in file_call.request_history[0].headers
+    assert file_call.request_history[1].headers["Range"] == "bytes=10-"
+
+
+def test_corrupted_download_is_fetched_again(requests_mock, runner) -> None:
+    _one_completed_job(requests_mock)
+    corrupted = bytearray(CONTENT)
+    corrupted[5] ^= 0xFF
+    file_call = requests_mock.get(
+        f"{BULK}/e1/file.json", [{"content": bytes(corrupted)}, {"content": CONTENT}]
+    )
+    assert [f.path.read_bytes() for f in runner.run([lead_request()])] == [CONTENT]
+    assert file_call.call_count == 2
+
+
+def test_corrupted_twice_is_an_error_and_leaves_no_file(requests_mock, runner, tmp_path) -> None:
+    _one_completed_job(requests_mock)
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT.replace(b"1", b"7"))
+    with pytest.raises(errors.ChecksumMismatch, match="differs from Marketo's fileChecksum"):
+        list(runner.run([lead_request()]))
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,49 @@
+"""Window planning: contiguous, at most N days, from bookmark to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tap_marketo_bulk.windows import Window, format_timestamp, plan_windows
+
+UTC = dt.timezone.utc
+
+
+def at(day: int, month: int = 1, hour: int = 0) -> dt.datetime:
+    return dt.datetime(2024, month, day, hour, tzinfo=UTC)
+
+
+def test_windows_are_contiguous_and_at_most_n_days() -> None:
+    windows = plan_windows(at(1), at(15, 3), 31)
+    assert [(w.start_at, w.end_at) for w in windows] == [
+        ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"),
+        ("2024-02-01T00:00:00Z", "2024-03-03T00:00:00Z"),
+        ("2024-03-03T00:00:00Z", "2024-03-15T00:00:00Z"),
+    ]
+
+
+def test_no_window_when_bookmark_is_at_the_end() -> None:
+    assert plan_windows(at(2), at(2), 31) == []
+    assert plan_windows(at(3), at(2), 31) == []
+
+
+def test_naive_and_fractional_times_become_whole_utc_seconds() -> None:
+    windows = plan_windows(dt.datetime(2024, 1, 1, 0, 0, 0, 900), at(2, hour=12), 1)
+    assert windows == [Window(at(1), at(2)), Window(at(2), at(2, hour=12))]
+    assert windows[0].as_filter() == {
+        "startAt": "2024-01-01T00:00:00Z",
+        "endAt": "2024-01-02T00:00:00Z",
+    }
+
+
+@pytest.mark.parametrize("days", [0, 32, -1])
+def test_window_length_outside_marketo_limits_is_refused(days: int) -> None:
+    with pytest.raises(ValueError, match="1..31"):
+        plan_windows(at(1), at(2), days)
+
+
+def test_format_timestamp_converts_offsets_to_utc() -> None:
+    value = dt.datetime(2024, 1, 1, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert format_timestamp(value) == "2023-12-31T23:30:00Z"

@@ -169,17 +169,22 @@ class MarketoClient:
         """GET a REST/bulk JSON endpoint and return its successful envelope."""
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: t.Any = None) -> dict:  # noqa: ANN401
-        """POST JSON to a REST/bulk endpoint and return its successful envelope."""
-        return self.request("POST", path, json=body)
+    def post(self, path: str, body: t.Any = None, *, retry: bool = True) -> dict:
+        """POST JSON to a REST/bulk endpoint and return its successful envelope.
 
-    def request(self, method: str, path: str, **kwargs: t.Any) -> dict:
+        ``retry=False`` makes one attempt only: for best-effort calls on the way out (cancel
+        after a signal), where waiting minutes on backoff would hold up the shutdown.
+        """
+        return self.request("POST", path, retry=retry, json=body)
+
+    def request(self, method: str, path: str, *, retry: bool = True, **kwargs: t.Any) -> dict:
         """Send one API call, renewing the token once if Marketo rejects it (601/602)."""
+        send = self._send if retry else self._send_once
         try:
-            return self._send(method, path, **kwargs)
+            return send(method, path, **kwargs)
         except errors.TokenRejected:
             self._invalidate_token()
-            return self._send(method, path, **kwargs)
+            return send(method, path, **kwargs)
 
     def open_download(self, path: str, start_byte: int = 0) -> requests.Response:
         """Open a streamed GET of an export file, from ``start_byte`` on (``Range``).
@@ -221,9 +226,7 @@ class MarketoClient:
                 "client_secret": self._client_secret,
             }
             try:
-                response = self.session.get(
-                    f"{self.root}/identity/oauth/token", params=params, timeout=self.timeout
-                )
+                response = self.session.get(f"{self.root}/identity/oauth/token", params=params, timeout=self.timeout)
             except requests.RequestException as exc:
                 raise self._connection_error(exc, "/identity/oauth/token") from None
             if response.status_code in {400, 401, 403}:
@@ -271,9 +274,7 @@ class MarketoClient:
         self.rate_limiter.acquire()
         self.calls_made += 1
         try:
-            return self.session.request(
-                method, f"{self.root}{path}", headers=headers, timeout=self.timeout, **kwargs
-            )
+            return self.session.request(method, f"{self.root}{path}", headers=headers, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise self._connection_error(exc, path) from None
 

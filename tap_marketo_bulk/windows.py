@@ -57,7 +57,7 @@ def plan_windows(start: dt.datetime, end: dt.datetime, days: int) -> list[Window
 
     Returns no window when ``start >= end`` (nothing new since the bookmark).
     """
-    if not 1 <= days <= 31:  # noqa: PLR2004 - Marketo's documented maximum
+    if not 1 <= days <= 31:
         msg = f"window length must be 1..31 days, got {days}"
         raise ValueError(msg)
     start, end = to_utc(start), to_utc(end)

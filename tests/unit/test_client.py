@@ -193,7 +193,11 @@ def test_secret_and_token_never_logged(requests_mock, client, caplog) -> None:
     requests_mock.get(TOKEN_URL, json=token_body("tok-secret-value"))
     requests_mock.get(
         f"{ROOT}/rest/v1/x.json",
-        [{"json": envelope_error("606")}, {"status_code": 503, "text": "x"}, {"json": {"success": True}}],
+        [
+            {"json": envelope_error("606")},
+            {"status_code": 503, "text": "x"},
+            {"json": {"success": True}},
+        ],
     )
     client.get("/rest/v1/x.json")
     text = caplog.text

@@ -153,7 +153,12 @@ def test_queue_full_waits_and_retries_enqueue(requests_mock, runner, clock) -> N
     enqueue = requests_mock.post(
         f"{BULK}/e1/enqueue.json",
         [
-            {"json": {"success": False, "errors": [{"code": "1029", "message": "Too many jobs (10) in queue"}]}},
+            {
+                "json": {
+                    "success": False,
+                    "errors": [{"code": "1029", "message": "Too many jobs (10) in queue"}],
+                }
+            },
             {"json": ok(exportId="e1", status="Queued")},
         ],
     )
@@ -166,9 +171,7 @@ def test_queue_full_waits_and_retries_enqueue(requests_mock, runner, clock) -> N
 
 def test_failed_job_is_recreated_then_reported_with_marketo_message(requests_mock, runner) -> None:
     ids = iter(["e1", "e2", "e3"])
-    create = requests_mock.post(
-        f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created")
-    )
+    create = requests_mock.post(f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created"))
     for export_id in ("e1", "e2", "e3"):
         requests_mock.post(f"{BULK}/{export_id}/enqueue.json", json=ok(exportId=export_id, status="Queued"))
         requests_mock.get(
@@ -239,7 +242,9 @@ def test_dropped_download_resumes_with_range(requests_mock, runner, monkeypatch)
 
     def dropping_response() -> urllib3.HTTPResponse:
         return urllib3.HTTPResponse(
-            body=DroppingBody(CONTENT), status=200, preload_content=False,
+            body=DroppingBody(CONTENT),
+            status=200,
+            preload_content=False,
             headers={"Content-Length": str(len(CONTENT))},
         )
 
@@ -260,9 +265,7 @@ def test_corrupted_download_is_fetched_again(requests_mock, runner) -> None:
     _one_completed_job(requests_mock)
     corrupted = bytearray(CONTENT)
     corrupted[5] ^= 0xFF
-    file_call = requests_mock.get(
-        f"{BULK}/e1/file.json", [{"content": bytes(corrupted)}, {"content": CONTENT}]
-    )
+    file_call = requests_mock.get(f"{BULK}/e1/file.json", [{"content": bytes(corrupted)}, {"content": CONTENT}])
     assert [f.path.read_bytes() for f in runner.run([lead_request()])] == [CONTENT]
     assert file_call.call_count == 2
 

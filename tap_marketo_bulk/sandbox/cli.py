@@ -1,0 +1,152 @@
+"""Command line for ``tap-marketo-bulk-sandbox``: serve the sandbox until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from .app import SandboxServer
+from .server import SandboxOptions
+
+_D = SandboxOptions()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every option documented in --help; defaults mirror Marketo's documented limits."""
+    p = argparse.ArgumentParser(
+        prog="tap-marketo-bulk-sandbox",
+        description="Local Marketo-compatible REST/bulk-extract sandbox (binds 127.0.0.1 only). "
+        "Prints 'Marketo sandbox listening on http://127.0.0.1:PORT' once ready.",
+    )
+    p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free port (default: 0)")
+    p.add_argument("--client-id", default=_D.client_id, help=f"OAuth client id (default: {_D.client_id})")
+    p.add_argument(
+        "--client-secret",
+        default=_D.client_secret,
+        help=f"OAuth client secret (default: {_D.client_secret})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=_D.seed,
+        help=f"random seed for the generated data (default: {_D.seed})",
+    )
+    p.add_argument("--leads", type=int, default=_D.leads, help=f"number of leads (default: {_D.leads})")
+    p.add_argument(
+        "--activities",
+        type=int,
+        default=_D.activities,
+        help=f"number of activities (default: {_D.activities})",
+    )
+    p.add_argument(
+        "--programs",
+        type=int,
+        default=_D.programs,
+        help=f"number of programs (default: {_D.programs})",
+    )
+    p.add_argument(
+        "--members-per-program",
+        type=int,
+        default=_D.members_per_program,
+        help=f"program members per program (default: {_D.members_per_program})",
+    )
+    p.add_argument(
+        "--start",
+        default=_D.start,
+        help=f"start of the data date range, ISO-8601 (default: {_D.start})",
+    )
+    p.add_argument("--end", default=_D.end, help=f"end of the data date range, ISO-8601 (default: {_D.end})")
+    p.add_argument(
+        "--status-refresh-seconds",
+        type=float,
+        default=_D.status_refresh_seconds,
+        help="a job's visible status changes at most every N seconds (default: 60)",
+    )
+    p.add_argument(
+        "--processing-seconds-per-1000",
+        type=float,
+        default=_D.processing_seconds_per_1000_records,
+        help="processing time per 1000 exported records (default: 1.0)",
+    )
+    p.add_argument(
+        "--min-processing-seconds",
+        type=float,
+        default=_D.min_processing_seconds,
+        help="minimum processing time of a job (default: 0)",
+    )
+    p.add_argument(
+        "--export-quota-mb",
+        type=float,
+        default=_D.export_quota_mb,
+        help="daily bulk export quota in MB, resets midnight America/Chicago (default: 500)",
+    )
+    p.add_argument(
+        "--disable-filter",
+        action="append",
+        default=[],
+        metavar="ENTITY.FILTER",
+        help="answer 1035 for this filter; repeatable: leads.updatedAt, leads.smartListId, "
+        "leads.smartListName, program_members.updatedAt",
+    )
+    p.add_argument(
+        "--end-at-exclusive",
+        action="store_true",
+        help="treat filter endAt as exclusive (default: inclusive)",
+    )
+    p.add_argument(
+        "--token-ttl",
+        type=int,
+        default=_D.token_ttl_seconds,
+        help="access token lifetime in seconds (default: 3600)",
+    )
+    return p
+
+
+def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
+    return SandboxOptions(
+        seed=ns.seed,
+        leads=ns.leads,
+        activities=ns.activities,
+        programs=ns.programs,
+        members_per_program=ns.members_per_program,
+        start=ns.start,
+        end=ns.end,
+        status_refresh_seconds=ns.status_refresh_seconds,
+        processing_seconds_per_1000_records=ns.processing_seconds_per_1000,
+        min_processing_seconds=ns.min_processing_seconds,
+        export_quota_mb=ns.export_quota_mb,
+        client_id=ns.client_id,
+        client_secret=ns.client_secret,
+        token_ttl_seconds=ns.token_ttl,
+        disabled_filters=frozenset(ns.disable_filter),
+        end_at_inclusive=not ns.end_at_exclusive,
+        host="127.0.0.1",
+        port=ns.port,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGTERM/SIGINT, then stop cleanly and return 0."""
+    ns = build_parser().parse_args(argv)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    sb = SandboxServer(options_from_args(ns)).start()
+    try:
+        print(f"Marketo sandbox listening on {sb.url}", flush=True)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        sb.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

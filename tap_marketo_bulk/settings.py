@@ -1,0 +1,255 @@
+"""Settings: the JSON schema users see in ``--about``, and the checks a schema cannot express.
+
+Every problem is reported with the setting's name and the fix, before any call to Marketo.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.client import normalize_base_url
+
+SETTINGS_SCHEMA = th.PropertiesList(
+    th.Property(
+        "client_id",
+        th.StringType,
+        required=True,
+        title="Client ID",
+        description="Client ID of the API service (Admin > LaunchPoint > View Details).",
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="Client Secret",
+        description="Client secret of the API service. Never logged.",
+    ),
+    th.Property(
+        "base_url",
+        th.StringType,
+        required=True,
+        title="Base URL",
+        description=(
+            "REST endpoint from Admin > Web Services, e.g. "
+            "https://123-ABC-456.mktorest.com/rest (with or without /rest)."
+        ),
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        required=True,
+        title="Start Date",
+        description="Earliest record time to extract, e.g. 2024-01-01T00:00:00Z.",
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End Date",
+        description="Exclusive upper bound of the range; default: the time the run starts.",
+    ),
+    th.Property(
+        "window_days",
+        th.IntegerType,
+        default=31,
+        title="Window Days",
+        description="Days per export window, 1..31 (Marketo allows at most 31).",
+    ),
+    th.Property(
+        "poll_interval_seconds",
+        th.NumberType,
+        default=60,
+        title="Poll Interval Seconds",
+        description="Seconds between job status checks; Marketo refreshes status once a minute.",
+    ),
+    th.Property(
+        "job_timeout_seconds",
+        th.NumberType,
+        default=10800,
+        title="Job Timeout Seconds",
+        description="Give up on (and cancel) an export job not completed after this long.",
+    ),
+    th.Property(
+        "max_jobs_in_flight",
+        th.IntegerType,
+        default=2,
+        title="Max Jobs In Flight",
+        description=(
+            "Export jobs kept created/queued ahead of the one being read, 1..10. Marketo "
+            "processes 2 at a time and queues 10 per subscription, shared with other tools."
+        ),
+    ),
+    th.Property(
+        "request_timeout_seconds",
+        th.NumberType,
+        default=300,
+        title="Request Timeout Seconds",
+        description="HTTP timeout of one API call or download read.",
+    ),
+    th.Property(
+        "leads_filter",
+        th.StringType,
+        default="auto",
+        allowed_values=["auto", "updatedAt", "createdAt"],
+        title="Leads Filter",
+        description=(
+            "auto: updatedAt windows, falling back to createdAt over the whole history when "
+            "the subscription lacks the updatedAt filter (1035); or force one of them."
+        ),
+    ),
+    th.Property(
+        "activity_type_ids",
+        th.ArrayType(th.IntegerType),
+        title="Activity Type IDs",
+        description=(
+            "Activity types to export (one job per window covers them all); default: every "
+            "exportable type of the instance (all but 37, Delete Lead)."
+        ),
+    ),
+    th.Property(
+        "activity_primary_attribute_value_ids",
+        th.ArrayType(th.IntegerType),
+        title="Activity Primary Attribute Value IDs",
+        description=(
+            "Optional primaryAttributeValueIds filter (at most 50); needs activity_type_ids "
+            "of the matching asset group. Not with activity_primary_attribute_values."
+        ),
+    ),
+    th.Property(
+        "activity_primary_attribute_values",
+        th.ArrayType(th.StringType),
+        title="Activity Primary Attribute Values",
+        description=(
+            "Optional primaryAttributeValues filter (at most 50 names); needs "
+            "activity_type_ids. Not with activity_primary_attribute_value_ids."
+        ),
+    ),
+    th.Property(
+        "activity_type_streams",
+        th.BooleanType,
+        default=False,
+        title="Activity Type Streams",
+        description=(
+            "Also offer one stream per activity type (activities_<type name>) with the "
+            "type's attributes as typed columns, fed by the same export jobs."
+        ),
+    ),
+    th.Property(
+        "program_ids",
+        th.ArrayType(th.IntegerType),
+        title="Program IDs",
+        description="Programs whose members to export; default: every program.",
+    ),
+    th.Property(
+        "program_member_lead_fields",
+        th.ArrayType(th.StringType),
+        title="Program Member Lead Fields",
+        description="Lead fields (REST names) to add to program member records.",
+    ),
+    th.Property(
+        "program_member_status_names",
+        th.ArrayType(th.StringType),
+        title="Program Member Status Names",
+        description="Only members with one of these program statuses (statusNames filter).",
+    ),
+    th.Property(
+        "program_member_is_exhausted",
+        th.BooleanType,
+        title="Program Member Is Exhausted",
+        description="Only members whose nurture is (true) or is not (false) exhausted.",
+    ),
+    th.Property(
+        "program_member_nurture_cadence",
+        th.StringType,
+        allowed_values=["paus", "norm"],
+        title="Program Member Nurture Cadence",
+        description="Only members with this nurture cadence: paus (paused) or norm (normal).",
+    ),
+    th.Property(
+        "temp_dir",
+        th.StringType,
+        title="Temp Dir",
+        description="Folder for downloaded export files (deleted after reading); default: system temp.",
+    ),
+).to_dict()
+
+
+def _parse_datetime(value: t.Any) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Every problem with the settings, each naming the setting and how to fix it."""
+    problems: list[str] = []
+    try:
+        normalize_base_url(str(config.get("base_url", "")))
+    except errors.ConfigError as exc:
+        problems.append(str(exc))
+    now = dt.datetime.now(dt.timezone.utc)
+    start = _parse_datetime(config.get("start_date"))
+    end = _parse_datetime(config["end_date"]) if config.get("end_date") else None
+    if start is None:
+        problems.append("start_date must be an ISO-8601 date-time such as 2024-01-01T00:00:00Z")
+    elif start > now:
+        problems.append(f"start_date {config['start_date']} is in the future; use a past date")
+    if config.get("end_date") and end is None:
+        problems.append("end_date must be an ISO-8601 date-time such as 2024-02-01T00:00:00Z")
+    if start and end and end <= start:
+        problems.append(f"end_date {config['end_date']} is not after start_date {config['start_date']}")
+    _check_range(problems, config, "window_days", 1, 31, "Marketo allows 1..31 days")
+    _check_range(problems, config, "max_jobs_in_flight", 1, 10, "Marketo queues 10 jobs")
+    problems.extend(activity_filter_problems(config))
+    for name in ("poll_interval_seconds", "job_timeout_seconds", "request_timeout_seconds"):
+        value = config.get(name)
+        if value is not None and float(value) <= 0:
+            problems.append(f"{name} must be a positive number of seconds, got {value}")
+    return problems
+
+
+def _check_range(problems: list[str], config: t.Mapping[str, t.Any], name: str, low: int, high: int, why: str) -> None:
+    value = config.get(name)
+    if value is not None and not low <= int(value) <= high:
+        problems.append(f"{name} must be between {low} and {high} ({why}), got {value}")
+
+
+#: Marketo's limit of primary attribute values per activity export.
+MAX_PRIMARY_ATTRIBUTE_VALUES = 50
+
+
+def activity_filter_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """The activity export filter rules that Marketo would otherwise reject at job creation."""
+    problems: list[str] = []
+    ids = config.get("activity_primary_attribute_value_ids") or []
+    names = config.get("activity_primary_attribute_values") or []
+    if ids and names:
+        problems.append(
+            "activity_primary_attribute_value_ids and activity_primary_attribute_values "
+            "cannot be used together (Marketo accepts one of them); remove one"
+        )
+    for setting, values in (
+        ("activity_primary_attribute_value_ids", ids),
+        ("activity_primary_attribute_values", names),
+    ):
+        if len(values) > MAX_PRIMARY_ATTRIBUTE_VALUES:
+            problems.append(
+                f"{setting} has {len(values)} values; Marketo accepts at most {MAX_PRIMARY_ATTRIBUTE_VALUES} per export"
+            )
+        if values and not config.get("activity_type_ids"):
+            problems.append(
+                f"{setting} needs activity_type_ids listing the activity types of the matching "
+                "asset group (e.g. [2] for Fill Out Form and form ids)"
+            )
+    if 37 in (config.get("activity_type_ids") or []):
+        problems.append(
+            "activity_type_ids contains 37 (Delete Lead), which bulk export refuses; remove it "
+            "and select the deleted_leads stream instead"
+        )
+    return problems

@@ -1,0 +1,235 @@
+"""Activities: one bulk export per window for every selected activity type.
+
+The ``activities`` stream and the optional per-type streams (``activities_fill_out_form``, ...)
+form one family fed by the same export jobs: whichever family stream syncs first runs the
+window's single job and routes each row to every selected member, so selecting ten type
+streams never costs ten times the jobs or the export quota.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import re
+import typing as t
+
+from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.streams.base import BulkExportStream
+from tap_marketo_bulk.types import converter, json_schema
+
+if t.TYPE_CHECKING:
+    import datetime as dt
+
+    from tap_marketo_bulk.tap import TapMarketoBulk
+    from tap_marketo_bulk.windows import Window
+
+#: Columns of an activity export file and their types (``attributes`` is a JSON object).
+ACTIVITY_COLUMNS: dict[str, str] = {
+    "marketoGUID": "string",
+    "leadId": "integer",
+    "activityDate": "datetime",
+    "activityTypeId": "integer",
+    "campaignId": "integer",
+    "primaryAttributeValueId": "integer",
+    "primaryAttributeValue": "string",
+    "actionResult": "string",
+    "attributes": "json",
+}
+#: Columns every family member needs to route and checkpoint rows.
+ROUTING_COLUMNS = ("marketoGUID", "activityDate", "activityTypeId")
+#: Bulk export refuses "Delete Lead"; deletions come from the deleted_leads stream.
+DELETE_LEAD_TYPE_ID = 37
+
+
+def activity_schema() -> dict:
+    """Schema of the ``activities`` stream: the file's columns, typed."""
+    return {
+        "type": "object",
+        "properties": {name: json_schema(kind) for name, kind in ACTIVITY_COLUMNS.items()},
+    }
+
+
+def activity_converters() -> dict[str, t.Callable[[str], t.Any]]:
+    """Converters of the file's columns, shared by every family member."""
+    return {name: converter(kind) for name, kind in ACTIVITY_COLUMNS.items()}
+
+
+def snake_case(text: str) -> str:
+    """Column- and stream-safe name: lower snake case of letters, digits and underscores."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())
+    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
+    if not text or text[0].isdigit():
+        text = f"_{text}"
+    return text
+
+
+def json_value(data_type: str, value: t.Any) -> t.Any:
+    """Type a native JSON attribute value like a file value of the same ``dataType``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, (int, float, decimal.Decimal)):
+        value = repr(value) if isinstance(value, float) else str(value)
+    elif not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    try:
+        return converter(data_type)(value)
+    except (ValueError, decimal.InvalidOperation):
+        return value if json_schema(data_type)["type"][0] == "string" else None
+
+
+class ActivityFamilyStream(BulkExportStream):
+    """A stream fed by the shared activity export (see the module docstring)."""
+
+    entity = "activities"
+
+    def boundary_column(self) -> str:
+        """Activities are windowed on createdAt, which the file shows as activityDate."""
+        return "activityDate"
+
+    def shape(self, row: dict) -> dict | None:
+        """This stream's record for a file row, or None when the row is not for it."""
+        return row
+
+    def export_requests(self, windows: t.Sequence[Window | None]) -> t.Iterator[ExportRequest]:
+        """Built by the feed for the whole family."""
+        return self.marketo.activity_feed.requests(windows)
+
+    def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
+        """The feed runs once per tap run, for the first family stream that syncs."""
+        return self.marketo.activity_feed.records_for(self, context)
+
+
+class ActivitiesStream(ActivityFamilyStream):
+    """All exported activities in one table, ``attributes`` kept as a JSON object."""
+
+
+class ActivityTypeStream(ActivityFamilyStream):
+    """Activities of one type, with its primary attribute and attributes as typed columns."""
+
+    def __init__(self, tap: TapMarketoBulk, activity_type: dict, name: str) -> None:
+        self.activity_type_id = int(activity_type["id"])
+        base = activity_schema()["properties"]
+        properties = dict(base)
+        #: (column, attribute display name, dataType) of each typed attribute column.
+        self.attribute_columns: list[tuple[str, str, str]] = []
+        primary = activity_type.get("primaryAttribute") or {}
+        attributes = list(activity_type.get("attributes") or [])
+        self.primary_column: tuple[str, str] | None = None
+        for attribute in ([primary] if primary.get("name") else []) + attributes:
+            column = snake_case(str(attribute["name"]))
+            suffix = 2
+            while column in properties:
+                column = f"{snake_case(str(attribute['name']))}_{suffix}"
+                suffix += 1
+            data_type = str(attribute.get("dataType") or "string")
+            properties[column] = json_schema(data_type)
+            if attribute is primary:
+                self.primary_column = (column, data_type)
+            else:
+                self.attribute_columns.append((column, str(attribute["name"]), data_type))
+        super().__init__(
+            tap,
+            name=name,
+            schema={"type": "object", "properties": properties},
+            converters=activity_converters(),
+            primary_keys=["marketoGUID"],
+            replication_key="activityDate",
+        )
+
+    def shape(self, row: dict) -> dict | None:
+        """Rows of this type, attributes spread into typed columns."""
+        if row.get("activityTypeId") != self.activity_type_id:
+            return None
+        record = dict(row)
+        attributes = row.get("attributes") or {}
+        for column, attribute, data_type in self.attribute_columns:
+            record[column] = json_value(data_type, attributes.get(attribute))
+        if self.primary_column:
+            column, data_type = self.primary_column
+            by_id = row.get("primaryAttributeValueId")
+            record[column] = (
+                by_id
+                if by_id is not None and json_schema(data_type)["type"][0] == "integer"
+                else json_value(data_type, row.get("primaryAttributeValue"))
+            )
+        return record
+
+
+class ActivityFeed:
+    """Runs the activity export jobs once per run and routes rows to the family's streams."""
+
+    def __init__(self, tap: TapMarketoBulk, type_ids: list[int], filters: dict) -> None:
+        self.tap = tap
+        self.type_ids = type_ids
+        self.filters = filters
+        self.streams: list[ActivityFamilyStream] = []
+        self._ran = False
+
+    def members(self) -> list[ActivityFamilyStream]:
+        """The family streams this run emits records for."""
+        return [stream for stream in self.streams if stream.selected]
+
+    def fields(self, members: t.Sequence[ActivityFamilyStream]) -> list[str]:
+        """File columns the selected members need (only what someone selected)."""
+        wanted: set[str] = set(ROUTING_COLUMNS)
+        for stream in members:
+            if isinstance(stream, ActivityTypeStream):
+                wanted.update(ACTIVITY_COLUMNS)
+            else:
+                wanted.update(stream.selected_fields())
+        return [name for name in ACTIVITY_COLUMNS if name in wanted]
+
+    def requests(self, windows: t.Sequence[Window | None]) -> t.Iterator[ExportRequest]:
+        """One job per window covering every selected activity type."""
+        fields = self.fields(self.members() or self.streams[:1])
+        for window in windows:
+            assert window is not None
+            body: dict[str, t.Any] = {
+                "fields": fields,
+                "format": "CSV",
+                "filter": {
+                    "createdAt": window.as_filter(),
+                    "activityTypeIds": self.type_ids,
+                    **self.filters,
+                },
+            }
+            yield ExportRequest("activities", body, window)
+
+    def records_for(self, caller: ActivityFamilyStream, context: t.Mapping | None) -> t.Iterator[dict]:
+        """Yield the caller's rows and write the other members' rows, once per run."""
+        if self._ran:
+            return
+        self._ran = True
+        members = self.members()
+        starts: dict[str, dt.datetime] = {
+            stream.name: stream.get_starting_timestamp(context) or caller.start_date() for stream in members
+        }
+        windows = caller.windows_between(min(starts.values()))
+        for stream in members:
+            if stream is not caller:
+                stream._write_schema_message()
+        for export_file in self.tap.exports.run(list(self.requests(windows))):
+            window = export_file.request.window
+            assert window is not None
+            # Streams that copy rows first: the SDK removes deselected properties in place.
+            targets = sorted(
+                (s for s in members if window.start >= starts[s.name]),
+                key=lambda s: isinstance(s, ActivitiesStream),
+            )
+            for row in caller.records_in(export_file):
+                own = None
+                for stream in targets:
+                    record = stream.shape(row)
+                    if record is None:
+                        continue
+                    if stream is caller:
+                        own = record
+                    else:
+                        stream._write_record_message(record)
+                if own is not None:
+                    yield own
+            for stream in targets:
+                stream.set_bookmark(window)
+            caller.write_state()

@@ -1,0 +1,222 @@
+"""Marketo ``dataType`` -> JSON Schema, and the matching converters for export-file values.
+
+Why one table: the schema a stream advertises and the Python value it emits for a column must
+never disagree (the SDK's own type conformance is switched off for speed, so nothing downstream
+would catch a mismatch). Each entry of ``_TYPES`` therefore pairs a schema with the function
+that produces values of exactly that schema; :func:`json_schema` and :func:`converter` both read
+the same entry.
+
+Converters receive the raw, non-null string of one export-file cell (the reader has already
+turned Marketo's literal ``null`` into ``None``) and return a JSON-ready value. They raise
+:class:`ValueError` for a value that does not fit its type, so the reader can report the file,
+record and column.
+
+Numbers that are not integers become :class:`decimal.Decimal`: Marketo currency and float
+values are decimal strings, a binary float would change them (``0.1``, 15+ significant digits),
+and the SDK's msgspec writer encodes a ``Decimal`` as a JSON number with its exact digits.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["converter", "is_exportable", "json_schema", "parse_marketo_datetime"]
+
+Converter = Callable[[str], Any]
+
+_UTC = _dt.timezone.utc
+
+
+# --- converters -------------------------------------------------------------------------------
+
+
+def _to_int(value: str) -> int:
+    """Whole numbers of any size (Python ints are unbounded, so big ids stay exact).
+
+    A value written with a zero fraction (``"12.0"``) is accepted as ``12``; anything with a
+    real fraction is rejected rather than silently truncated.
+    """
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    number = _to_decimal(value)
+    if number != number.to_integral_value():
+        raise ValueError(f"not an integer: {value!r}")
+    return int(number)
+
+
+def _to_decimal(value: str) -> Decimal:
+    """Exact decimal; ``NaN``/``Infinity`` are rejected because JSON has no such numbers."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        # Decimal raises an ArithmeticError subclass; the reader only catches ValueError.
+        raise ValueError(f"not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+# The spellings Marketo writes hit the dict directly; other casings go through lower().
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+_BOOLEANS_FAST = {**_BOOLEANS, "TRUE": True, "FALSE": False, "True": True, "False": False}
+
+
+def _to_bool(value: str) -> bool:
+    """``true``/``false`` in any case, and ``1``/``0``; anything else is an error, not False."""
+    try:
+        return _BOOLEANS_FAST[value]
+    except KeyError:
+        pass
+    try:
+        return _BOOLEANS[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"not a boolean: {value!r}") from None
+
+
+_date_fromisoformat = _dt.date.fromisoformat
+_datetime_fromisoformat = _dt.datetime.fromisoformat
+
+
+def _to_date(value: str) -> str:
+    """``YYYY-MM-DD``, checked to be a real calendar date, returned as the same string.
+
+    The position checks keep out the other ISO forms ``fromisoformat`` accepts on newer
+    Pythons (``20230517``, ``2023-W20-3``); the C parser then checks the calendar.
+    """
+    if len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise ValueError(f"not a YYYY-MM-DD date: {value!r}")
+    _date_fromisoformat(value)  # ValueError for e.g. 2023-02-30
+    return value
+
+
+# Everything else we accept: optional fraction, ``Z``, an offset (``+HH:MM`` or ``+HHMM``), or
+# both as in Marketo's asset API (``2015-11-18T15:25:35Z+0000``; the offset wins). No zone at
+# all is read as UTC, the zone Marketo uses everywhere. Written without fromisoformat because
+# Python 3.10 does not accept ``Z`` there.
+_DATETIME_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(Z)?(?:([+-])([0-9]{2}):?([0-9]{2}))?"
+)
+
+
+def parse_marketo_datetime(value: str) -> _dt.datetime:
+    """Parse any datetime form Marketo writes into an aware UTC :class:`datetime.datetime`.
+
+    Accepts ``2022-02-13T14:06:20Z``, ``2017-01-21T11:47:30-08:00``, ``...+0000``, the asset
+    API's ``2015-11-18T15:25:35Z+0000`` and fractional seconds; raises ValueError otherwise.
+    """
+    match = _DATETIME_RE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
+    microsecond = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    tz = _UTC
+    if sign:
+        offset = _dt.timedelta(hours=int(off_h), minutes=int(off_m))
+        if offset >= _dt.timedelta(hours=24):
+            raise ValueError(f"offset out of range: {value!r}")
+        if offset:
+            tz = _dt.timezone(-offset if sign == "-" else offset)
+    parsed = _dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), microsecond, tz)
+    return parsed.astimezone(_UTC)
+
+
+def _to_datetime(value: str) -> str:
+    """RFC 3339 UTC string. Marketo's own ``YYYY-MM-DDTHH:MM:SSZ`` passes through untouched.
+
+    That form is nearly every value, so it is recognised by fixed positions and validated by
+    the C ``fromisoformat`` on the part before ``Z`` (which every supported Python accepts);
+    no datetime is formatted. Other forms are converted to UTC and written
+    ``YYYY-MM-DDTHH:MM:SSZ``; a non-zero fraction of a second is kept (``...SS.ffffffZ``)
+    rather than silently dropped.
+    """
+    if (
+        len(value) == 20
+        and value[19] == "Z"
+        and value[10] == "T"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[13] == ":"
+        and value[16] == ":"
+    ):
+        try:
+            _datetime_fromisoformat(value[:19])
+        except ValueError:
+            pass  # let the full parser produce the error message
+        else:
+            return value
+    parsed = parse_marketo_datetime(value)
+    if parsed.microsecond:
+        return parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _to_json_object(value: str) -> dict[str, Any]:
+    """The activities ``attributes`` column: a JSON object with native JSON values."""
+    parsed = json.loads(value)  # JSONDecodeError is a ValueError
+    if not isinstance(parsed, dict):
+        raise ValueError(f"not a JSON object: {value[:40]!r}")
+    return parsed
+
+
+# --- the table --------------------------------------------------------------------------------
+
+_STRING: tuple[dict[str, Any], Converter] = ({"type": ["string", "null"]}, str)
+_INTEGER = ({"type": ["integer", "null"]}, _to_int)
+_NUMBER = ({"type": ["number", "null"]}, _to_decimal)
+
+# ``str`` is the converter for text-like types: it returns the very same string object, and the
+# reader recognises it to skip the call entirely.
+_TYPES: dict[str, tuple[dict[str, Any], Converter]] = {
+    "string": _STRING,
+    "text": _STRING,
+    "textarea": _STRING,
+    "email": _STRING,
+    "phone": _STRING,
+    "url": _STRING,
+    "reference": _STRING,
+    "lead_function": _STRING,
+    "array": _STRING,  # Marketo exports these as one delimited string, not a JSON array
+    "integer": _INTEGER,
+    "score": _INTEGER,
+    "float": _NUMBER,
+    "currency": _NUMBER,
+    "percent": _NUMBER,  # may carry decimals, so not an integer
+    "boolean": ({"type": ["boolean", "null"]}, _to_bool),
+    "date": ({"type": ["string", "null"], "format": "date"}, _to_date),
+    "datetime": ({"type": ["string", "null"], "format": "date-time"}, _to_datetime),
+    # Internal, not a Marketo dataType: the activities ``attributes`` column.
+    "json": ({"type": ["object", "null"]}, _to_json_object),
+}
+
+# Marketo computes formula fields on display; the bulk API refuses them in ``fields``.
+_NOT_EXPORTABLE = frozenset({"formula"})
+
+
+def _entry(data_type: str) -> tuple[dict[str, Any], Converter]:
+    # Unknown types (Marketo adds some now and then) are carried as strings: discovery must
+    # not fail over a column we could still deliver losslessly as text.
+    return _TYPES.get((data_type or "").strip().lower(), _STRING)
+
+
+def json_schema(data_type: str) -> dict[str, Any]:
+    """JSON Schema of a column of this dataType; a fresh dict, safe for the caller to modify."""
+    schema = _entry(data_type)[0]
+    return {key: list(val) if isinstance(val, list) else val for key, val in schema.items()}
+
+
+def converter(data_type: str) -> Converter:
+    """Function turning one raw non-null export value of this dataType into its JSON value."""
+    return _entry(data_type)[1]
+
+
+def is_exportable(data_type: str) -> bool:
+    """False for dataTypes the bulk API refuses to export (``formula``)."""
+    return (data_type or "").strip().lower() not in _NOT_EXPORTABLE

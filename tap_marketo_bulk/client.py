@@ -186,17 +186,30 @@ class MarketoClient:
             self._invalidate_token()
             return send(method, path, **kwargs)
 
-    def open_download(self, path: str, start_byte: int = 0) -> requests.Response:
+    def open_download(self, path: str, start_byte: int = 0, *, probe: bool = False) -> requests.Response:
         """Open a streamed GET of an export file, from ``start_byte`` on (``Range``).
 
         Returns the response with headers read; the caller iterates the body. A 404 (file
-        not ready or gone) raises :class:`errors.NotFound`.
+        not ready or gone) raises :class:`errors.NotFound`. ``probe`` asks for one byte only,
+        to learn whether the file still exists. Marketo answers auth and quota errors on this
+        endpoint with its JSON envelope, which is raised as the matching error, never saved.
         """
 
         def _open() -> requests.Response:
-            headers = {"Range": f"bytes={start_byte}-"} if start_byte else {}
+            headers = {}
+            if probe:
+                headers["Range"] = "bytes=0-0"
+            elif start_byte:
+                headers["Range"] = f"bytes={start_byte}-"
             response = self._http("GET", path, headers=headers, stream=True)
             if response.status_code in {200, 206}:
+                if "json" in response.headers.get("Content-Type", "").lower():
+                    body = self._json(response, path)
+                    response.close()
+                    if body.get("success", True) is False:
+                        raise self._error_from_envelope(body, path)
+                    msg = f"{path}: Marketo answered JSON instead of the export file"
+                    raise errors.TransientServerError(msg)
                 return response
             response.close()
             self._raise_for_http(response, path)
@@ -283,7 +296,10 @@ class MarketoClient:
         self._raise_for_http(response, path)
         body = self._json(response, path)
         if body.get("success", True) is False:
-            raise self._error_from_envelope(body, path)
+            error = self._error_from_envelope(body, path)
+            if isinstance(error, errors.DailyCallQuotaExhausted):
+                error.args = (f"{error.args[0]} This run made {self.calls_made} calls.",)
+            raise error
         return body
 
     def _raise_for_http(self, response: requests.Response, path: str) -> None:
@@ -339,14 +355,14 @@ class MarketoClient:
             return errors.TransientServerError(where, code=code)
         if code == "607":
             return errors.DailyCallQuotaExhausted(
-                f"{where}. The daily API call quota resets at midnight US Central time.",
+                f"{where}. Marketo's daily API call quota is used up; {errors.quota_reset_text()}.",
                 code=code,
             )
         if code == "1029":
             lowered = message.lower()
             if "quota" in lowered:
                 return errors.ExportQuotaExhausted(
-                    f"{where}. The daily bulk export quota resets at midnight US Central time.",
+                    f"{where}. Marketo's daily bulk export quota is used up; {errors.quota_reset_text()}.",
                     code=code,
                 )
             if "already queued" in lowered:

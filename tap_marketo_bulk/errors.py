@@ -7,6 +7,22 @@ client maps those codes to these types so that streams and the tap can decide pe
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+#: Marketo's daily quotas (API calls, bulk export size) reset at midnight in this zone.
+QUOTA_ZONE = ZoneInfo("America/Chicago")
+
+
+def quota_reset_text(now: dt.datetime | None = None) -> str:
+    """When Marketo's daily quotas reset, in words: midnight US Central, in UTC and from now."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    local = now.astimezone(QUOTA_ZONE)
+    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), QUOTA_ZONE)
+    reset = midnight.astimezone(dt.timezone.utc)
+    minutes = int((reset - now).total_seconds() // 60)
+    return f"it resets at midnight US Central ({reset:%Y-%m-%d %H:%M} UTC, in {minutes // 60} h {minutes % 60:02d} min)"
+
 
 class MarketoError(Exception):
     """Base of every error this tap raises on purpose; its message is meant for the user."""
@@ -82,3 +98,11 @@ class MalformedExportFile(MarketoError):
 
 class JobAlreadyQueued(MarketoError):
     """Enqueue of a job that is already queued (1029 ``Job already queued``): not a failure."""
+
+
+class ExportBudgetReached(MarketoError):
+    """The run would spend more than ``export_quota_budget_mb``; stopped before the next job."""
+
+
+class Interrupted(MarketoError):
+    """SIGINT/SIGTERM: the run stopped after cancelling its jobs and emitting STATE."""

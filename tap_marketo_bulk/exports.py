@@ -12,6 +12,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import itertools
+import json
 import logging
 import os
 import tempfile
@@ -44,6 +46,15 @@ class ExportRequest:
     window: Window | None = None
     label: str = ""
 
+    def key(self) -> str:
+        """Stable identity of what this job exports, to find its job again after a restart.
+
+        Two requests with the same entity and body export the same records, so a job created
+        for one can serve the other; a changed selection or filter gives a different key.
+        """
+        canonical = json.dumps([self.entity, self.body], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
     def describe(self) -> str:
         """Short text for logs and errors: entity, window, label."""
         parts = [self.entity]
@@ -69,6 +80,13 @@ class ExportJob:
     def path(self, action: str) -> str:
         """URL path of one lifecycle call (``enqueue.json``, ``status.json``, ...)."""
         return f"/bulk/v1/{self.request.entity}/export/{self.export_id}/{action}"
+
+    def state_entry(self) -> dict[str, str]:
+        """What STATE keeps of a job in flight, to re-attach to it after an interruption."""
+        entry = {"exportId": self.export_id, "key": self.request.key()}
+        if self.request.window:
+            entry["window"] = str(self.request.window)
+        return entry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,9 +118,14 @@ class ExportRunner:
     max_job_attempts: int = 3
     sleep: t.Callable[[float], None] = time.sleep
     clock: t.Callable[[], float] = time.monotonic
+    #: Stop before a job that would take this run's downloads past this many bytes.
+    export_budget_bytes: int | None = None
     #: Jobs this run created: per entity, for the end-of-run summary.
     jobs_created: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    #: Jobs of an earlier run picked up again instead of being created anew.
+    jobs_reattached: int = 0
     bytes_downloaded: int = 0
+    largest_file: int = 0
 
     # --- lifecycle calls --------------------------------------------------------------
 
@@ -167,35 +190,161 @@ class ExportRunner:
 
     # --- the pipeline -----------------------------------------------------------------
 
-    def run(self, requests_in_order: t.Iterable[ExportRequest]) -> t.Iterator[ExportFile]:
+    def run(
+        self,
+        requests_in_order: t.Iterable[ExportRequest],
+        *,
+        known_jobs: t.Mapping[str, str] | None = None,
+        on_change: t.Callable[[list[ExportJob]], None] | None = None,
+    ) -> t.Iterator[ExportFile]:
         """Yield each request's verified file, in order, keeping later jobs in flight.
 
-        Jobs created by this run and not yet consumed are cancelled when the caller stops
-        early (an error, a signal, or closing the generator), so they stop costing quota.
+        ``known_jobs`` maps request keys to export ids of an interrupted earlier run: those
+        jobs are used again when Marketo still has them, instead of spending quota twice.
+        ``on_change`` gets the jobs in flight whenever that list changes, so the caller can
+        keep it in STATE; a job leaves the list only after the caller consumed its file.
+        Jobs not yet consumed are cancelled when the caller stops early (an error, a signal,
+        or closing the generator), so they stop taking queue room.
         """
         upcoming = iter(requests_in_order)
         in_flight: collections.deque[ExportJob] = collections.deque()
-        exhausted = False
+        reusable = dict(known_jobs or {})
+
+        def changed() -> None:
+            if on_change is not None:
+                on_change(list(in_flight))
+
         try:
-            while True:
-                while not exhausted and len(in_flight) < self.max_jobs_in_flight:
-                    request = next(upcoming, None)
-                    if request is None:
-                        exhausted = True
-                    else:
-                        in_flight.append(self.create(request))
-                if not in_flight:
-                    return
-                head = self._wait_until_completed(in_flight)
-                export_file = self.download(head)
-                in_flight.popleft()
-                try:
-                    yield export_file
-                finally:
-                    export_file.remove()
+            yield from self._pipeline(upcoming, in_flight, reusable, changed)
+        except errors.ExportQuotaExhausted as exc:
+            exc.args = (f"{exc.args[0]} {self.usage()}",)
+            raise
         finally:
             for job in in_flight:
                 self.cancel(job)
+            for export_id in reusable.values():
+                self._cancel_stale(export_id)
+
+    def usage(self) -> str:
+        """What this run spent, for quota messages and the end-of-run summary."""
+        jobs = sum(self.jobs_created.values())
+        return (
+            f"This run downloaded {self.bytes_downloaded / 1_000_000:.1f} MB from {jobs} new "
+            f"export jobs ({self.jobs_reattached} re-attached)."
+        )
+
+    def _pipeline(
+        self,
+        upcoming: t.Iterator[ExportRequest],
+        in_flight: collections.deque[ExportJob],
+        reusable: dict[str, str],
+        changed: t.Callable[[], None],
+    ) -> t.Iterator[ExportFile]:
+        """Keep up to ``max_jobs_in_flight`` jobs ahead; yield files in request order."""
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < self.max_jobs_in_flight:
+                request = next(upcoming, None)
+                if request is None:
+                    exhausted = True
+                    break
+                if not self._within_budget(len(in_flight)):
+                    if not in_flight:
+                        raise self._budget_reached(request)
+                    upcoming = itertools.chain([request], upcoming)
+                    break
+                in_flight.append(self._attach_or_create(request, reusable))
+                changed()
+            if not in_flight:
+                return
+            export_file = self._completed_file(in_flight)
+            try:
+                yield export_file
+            finally:
+                export_file.remove()
+            in_flight.popleft()
+            changed()
+
+    def _completed_file(self, in_flight: collections.deque[ExportJob]) -> ExportFile:
+        """Wait for the first job and download its file; recreate it if the file is gone."""
+        while True:
+            head = self._wait_until_completed(in_flight)
+            try:
+                return self.download(head)
+            except errors.NotFound:
+                LOGGER.warning(
+                    "Export %s %s: Completed but its file is gone (expired); creating it again",
+                    head.request.describe(),
+                    head.export_id,
+                )
+                in_flight[0] = self.create(head.request, attempt=head.attempt + 1)
+
+    def _attach_or_create(self, request: ExportRequest, reusable: dict[str, str]) -> ExportJob:
+        """Use the job an interrupted run left for this request if Marketo still has it."""
+        export_id = reusable.pop(request.key(), None)
+        if export_id:
+            job = ExportJob(request, export_id, status="Unknown", created_at=self.clock())
+            try:
+                self.refresh(job)
+            except (errors.NotFound, errors.InvalidRequest) as exc:
+                job.status = f"gone ({exc})"
+            if job.status in {"Created", "Queued", "Processing"} or (
+                job.status == "Completed" and self._file_exists(job)
+            ):
+                job.enqueued = job.status != "Created"
+                self.jobs_reattached += 1
+                LOGGER.info(
+                    "Export %s %s: re-attached (%s) from the last run's STATE",
+                    request.describe(),
+                    export_id,
+                    job.status,
+                )
+                return job
+            LOGGER.info(
+                "Export %s %s from the last run's STATE is %s; creating a new one",
+                request.describe(),
+                export_id,
+                job.status,
+            )
+        return self.create(request)
+
+    def _file_exists(self, job: ExportJob) -> bool:
+        """Whether a Completed job's file can still be downloaded (files expire after days)."""
+        if int(job.details.get("numberOfRecords", -1)) == 0:
+            return True
+        try:
+            response = self.client.open_download(job.path("file.json"), 0, probe=True)
+        except errors.NotFound:
+            return False
+        response.close()
+        return True
+
+    def _cancel_stale(self, export_id: str) -> None:
+        """An earlier run's job that no request needs any more: free its queue room."""
+        for entity in ("leads", "activities", "program/members"):
+            try:
+                self.client.post(f"/bulk/v1/{entity}/export/{export_id}/cancel.json", retry=False)
+            except errors.MarketoError:
+                continue
+            LOGGER.info("Cancelled export %s left over from an earlier run", export_id)
+            return
+
+    def _within_budget(self, jobs_in_flight: int) -> bool:
+        """Whether one more job fits ``export_quota_budget_mb``, judged by sizes seen so far."""
+        if self.export_budget_bytes is None:
+            return True
+        projected = self.bytes_downloaded + (jobs_in_flight + 1) * self.largest_file
+        return projected <= self.export_budget_bytes
+
+    def _budget_reached(self, request: ExportRequest) -> errors.ExportBudgetReached:
+        used_mb = self.bytes_downloaded / 1_000_000
+        budget_mb = (self.export_budget_bytes or 0) / 1_000_000
+        msg = (
+            f"export_quota_budget_mb={budget_mb:g} reached: this run downloaded {used_mb:.1f} MB "
+            f"and the next export ({request.describe()}) would likely exceed it. The last STATE "
+            "resumes from here; raise export_quota_budget_mb or run again after the quota resets."
+        )
+        return errors.ExportBudgetReached(msg)
 
     def _enqueue_waiting(self, in_flight: t.Iterable[ExportJob]) -> None:
         """Queue created jobs in order, stopping at the first that finds the queue full."""
@@ -284,6 +433,7 @@ class ExportRunner:
             path.unlink(missing_ok=True)
             raise
         self.bytes_downloaded += size
+        self.largest_file = max(self.largest_file, size)
         LOGGER.info(
             "Export %s %s: downloaded %d bytes, %s records, checksum %s",
             job.request.describe(),

@@ -170,6 +170,16 @@ SETTINGS_SCHEMA = th.PropertiesList(
         description="Only members with this nurture cadence: paus (paused) or norm (normal).",
     ),
     th.Property(
+        "export_quota_budget_mb",
+        th.NumberType,
+        title="Export Quota Budget MB",
+        description=(
+            "Most export MB one run may download, so other integrations keep room in the "
+            "daily export quota (500 MB by default); the run stops cleanly before a job that "
+            "would exceed it, judged by the file sizes seen so far."
+        ),
+    ),
+    th.Property(
         "temp_dir",
         th.StringType,
         title="Temp Dir",
@@ -207,10 +217,15 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     _check_range(problems, config, "window_days", 1, 31, "Marketo allows 1..31 days")
     _check_range(problems, config, "max_jobs_in_flight", 1, 10, "Marketo queues 10 jobs")
     problems.extend(activity_filter_problems(config))
-    for name in ("poll_interval_seconds", "job_timeout_seconds", "request_timeout_seconds"):
+    for name in (
+        "poll_interval_seconds",
+        "job_timeout_seconds",
+        "request_timeout_seconds",
+        "export_quota_budget_mb",
+    ):
         value = config.get(name)
         if value is not None and float(value) <= 0:
-            problems.append(f"{name} must be a positive number of seconds, got {value}")
+            problems.append(f"{name} must be a positive number, got {value}")
     return problems
 
 

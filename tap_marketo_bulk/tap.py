@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import signal
 import sys
 import typing as t
 
@@ -80,6 +81,11 @@ class TapMarketoBulk(Tap):
             job_timeout=float(config.get("job_timeout_seconds", 10800)),
             max_jobs_in_flight=int(config.get("max_jobs_in_flight", 2)),
             temp_dir=config.get("temp_dir"),
+            export_budget_bytes=(
+                int(float(config["export_quota_budget_mb"]) * 1_000_000)
+                if config.get("export_quota_budget_mb")
+                else None
+            ),
         )
 
     @functools.cached_property
@@ -277,6 +283,21 @@ class TapMarketoBulk(Tap):
         )
 
     # --- command line -----------------------------------------------------------------
+
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:  # noqa: ANN401, ARG002
+        """SIGINT/SIGTERM: emit the last good STATE, then unwind so jobs in flight are cancelled.
+
+        Unlike the SDK's default (exit 0), the run ends non-zero: it did not finish.
+        """
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)  # a second signal stops at once
+        self._state_writer.write_state(self.state)
+        name = signal.Signals(signum).name
+        msg = (
+            f"stopped by {name}: the last STATE was emitted and export jobs still in flight "
+            "are cancelled; run again with that STATE to resume from the last finished window"
+        )
+        raise errors.Interrupted(msg)
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

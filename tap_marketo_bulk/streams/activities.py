@@ -210,7 +210,8 @@ class ActivityFeed:
         for stream in members:
             if stream is not caller:
                 stream._write_schema_message()
-        for export_file in self.tap.exports.run(list(self.requests(windows))):
+        siblings = [stream for stream in self.streams if stream is not caller]
+        for export_file in caller.exported_files(list(self.requests(windows)), siblings):
             window = export_file.request.window
             assert window is not None
             # Streams that copy rows first: the SDK removes deselected properties in place.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import collections
 import datetime as dt
+import time
 import typing as t
 
 from singer_sdk import Stream
@@ -20,10 +21,12 @@ from tap_marketo_bulk.reader import read_export
 from tap_marketo_bulk.windows import Window, format_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.exports import ExportFile, ExportRequest
+    from tap_marketo_bulk.exports import ExportFile, ExportJob, ExportRequest
     from tap_marketo_bulk.tap import TapMarketoBulk
 
 Converter = t.Callable[[str], t.Any]
+#: Key of a stream's STATE listing its export jobs in flight (export id and request key).
+JOBS_KEY = "jobs_in_flight"
 
 
 class BulkExportStream(Stream, metaclass=abc.ABCMeta):
@@ -101,12 +104,51 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         windows = self.plan(context)
         requests = list(self.export_requests(windows))
         remaining = collections.Counter(request.window for request in requests)
-        for export_file in self.marketo.exports.run(requests):
-            yield from self.records_in(export_file)
+        records = 0
+        started = time.monotonic()
+        for export_file in self.exported_files(requests):
+            for record in self.records_in(export_file):
+                records += 1
+                yield record
             window = export_file.request.window
             remaining[window] -= 1
             if window is not None and remaining[window] == 0:
                 self.checkpoint(window)
+        self.logger.info(
+            "%s: %d windows, %d export jobs, %d records in %.1f s. %s",
+            self.name,
+            len(windows),
+            len(requests),
+            records,
+            time.monotonic() - started,
+            self.marketo.exports.usage(),
+        )
+
+    def exported_files(
+        self, requests: t.Sequence[ExportRequest], siblings: t.Iterable[BulkExportStream] = ()
+    ) -> t.Iterator[ExportFile]:
+        """Verified files of these requests, with the jobs in flight kept in this stream's STATE.
+
+        A run killed mid-way (even SIGKILL) leaves its jobs' export ids in the last STATE; the
+        next run re-attaches to them instead of creating (and paying for) the same jobs again.
+        ``siblings`` are streams fed by the same jobs, whose STATE may hold such ids too.
+        """
+        state = self.stream_state
+        known = {
+            entry["key"]: entry["exportId"]
+            for stream in (self, *siblings)
+            for entry in stream.stream_state.pop(JOBS_KEY, [])
+        }
+
+        def remember(jobs: list[ExportJob]) -> None:
+            if jobs:
+                state[JOBS_KEY] = [job.state_entry() for job in jobs]
+            else:
+                state.pop(JOBS_KEY, None)
+            self.state_manager.is_flushed = False
+            self.write_state()
+
+        return self.marketo.exports.run(requests, known_jobs=known, on_change=remember)
 
     def records_in(self, export_file: ExportFile) -> t.Iterator[dict]:
         """Typed rows of one verified export file, minus rows of the next window."""

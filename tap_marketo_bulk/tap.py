@@ -284,7 +284,7 @@ class TapMarketoBulk(Tap):
 
     # --- command line -----------------------------------------------------------------
 
-    def _handle_termination(self, signum: int, frame: t.Any) -> None:  # noqa: ANN401, ARG002
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:
         """SIGINT/SIGTERM: emit the last good STATE, then unwind so jobs in flight are cancelled.
 
         Unlike the SDK's default (exit 0), the run ends non-zero: it did not finish.

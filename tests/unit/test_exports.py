@@ -276,3 +276,97 @@ def test_corrupted_twice_is_an_error_and_leaves_no_file(requests_mock, runner, t
     with pytest.raises(errors.ChecksumMismatch, match="differs from Marketo's fileChecksum"):
         list(runner.run([lead_request()]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reattaches_to_a_job_of_the_last_run_instead_of_creating_one(requests_mock, runner) -> None:
+    request = lead_request()
+    create = requests_mock.post(f"{BULK}/create.json", json=ok(exportId="new", status="Created"))
+    requests_mock.get(f"{BULK}/old/status.json", json=completed("old"))
+    probe_and_file = requests_mock.get(f"{BULK}/old/file.json", content=CONTENT)
+    changes: list[list[str]] = []
+
+    files = [
+        f.export_id
+        for f in runner.run(
+            [request],
+            known_jobs={request.key(): "old"},
+            on_change=lambda jobs: changes.append([j.export_id for j in jobs]),
+        )
+    ]
+
+    assert files == ["old"]
+    assert create.call_count == 0
+    assert probe_and_file.request_history[0].headers["Range"] == "bytes=0-0"
+    assert changes == [["old"], []]
+    assert runner.jobs_reattached == 1
+
+
+def test_a_job_marketo_no_longer_has_is_created_again(requests_mock, runner) -> None:
+    request = lead_request()
+    requests_mock.get(f"{BULK}/old/status.json", status_code=404, text="Export job not found")
+    create = requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
+    requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    assert [f.export_id for f in runner.run([request], known_jobs={request.key(): "old"})] == ["e1"]
+    assert create.call_count == 1
+
+
+def test_jobs_of_the_last_run_that_no_request_needs_are_cancelled(requests_mock, runner) -> None:
+    _one_completed_job(requests_mock)
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    stale = requests_mock.post(f"{BULK}/stale/cancel.json", json=ok(exportId="stale", status="Cancelled"))
+    list(runner.run([lead_request()], known_jobs={"other-key": "stale"}))
+    assert stale.call_count == 1
+
+
+def test_request_key_changes_with_the_body() -> None:
+    a = ExportRequest("leads", {"fields": ["id"], "filter": {"createdAt": {"startAt": "x"}}})
+    b = ExportRequest("leads", {"filter": {"createdAt": {"startAt": "x"}}, "fields": ["id"]})
+    c = ExportRequest("leads", {"fields": ["id", "email"], "filter": {"createdAt": {"startAt": "x"}}})
+    assert a.key() == b.key()
+    assert a.key() != c.key()
+
+
+def test_expired_file_of_a_completed_job_recreates_the_job(requests_mock, runner) -> None:
+    ids = iter(["e1", "e2"])
+    create = requests_mock.post(f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created"))
+    for export_id in ("e1", "e2"):
+        requests_mock.post(f"{BULK}/{export_id}/enqueue.json", json=ok(exportId=export_id, status="Queued"))
+        requests_mock.get(f"{BULK}/{export_id}/status.json", json=completed(export_id))
+    requests_mock.get(f"{BULK}/e1/file.json", status_code=404, text="File not found")
+    requests_mock.get(f"{BULK}/e2/file.json", content=CONTENT)
+    assert [f.path.read_bytes() for f in runner.run([lead_request()])] == [CONTENT]
+    assert create.call_count == 2
+
+
+def test_export_budget_stops_before_a_job_that_would_exceed_it(requests_mock, runner) -> None:
+    runner.export_budget_bytes = len(CONTENT) + 10  # room for one file of this size, not two
+    runner.max_jobs_in_flight = 1
+    ids = iter(["e1", "e2"])
+    create = requests_mock.post(f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created"))
+    requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
+    requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    consumed = []
+    with pytest.raises(errors.ExportBudgetReached, match=r"export_quota_budget_mb=4\.6e-05 reached"):
+        for export_file in runner.run([lead_request(), lead_request()]):
+            consumed.append(export_file.export_id)
+    assert consumed == ["e1"]
+    assert create.call_count == 1
+
+
+def test_export_quota_error_says_what_this_run_spent_and_when_it_resets(requests_mock, runner) -> None:
+    requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    requests_mock.post(
+        f"{BULK}/e1/enqueue.json",
+        json={"success": False, "errors": [{"code": "1029", "message": "Export daily quota 500MB exceeded."}]},
+    )
+    cancel = requests_mock.post(f"{BULK}/e1/cancel.json", json=ok(exportId="e1", status="Cancelled"))
+    with pytest.raises(errors.ExportQuotaExhausted) as caught:
+        list(runner.run([lead_request()]))
+    text = str(caught.value)
+    assert text.startswith("[Marketo 1029] /bulk/v1/leads/export/e1/enqueue.json: Export daily quota 500MB exceeded.")
+    assert "it resets at midnight US Central (" in text
+    assert text.endswith("This run downloaded 0.0 MB from 1 new export jobs (0 re-attached).")
+    assert cancel.call_count == 1

@@ -47,3 +47,16 @@ def test_window_length_outside_marketo_limits_is_refused(days: int) -> None:
 def test_format_timestamp_converts_offsets_to_utc() -> None:
     value = dt.datetime(2024, 1, 1, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     assert format_timestamp(value) == "2023-12-31T23:30:00Z"
+
+
+def test_quota_reset_is_next_midnight_in_chicago() -> None:
+    from tap_marketo_bulk.errors import quota_reset_text
+
+    # 2024-07-01 20:30 UTC is 15:30 CDT (UTC-5): the reset is 2024-07-02 05:00 UTC.
+    assert quota_reset_text(dt.datetime(2024, 7, 1, 20, 30, tzinfo=UTC)) == (
+        "it resets at midnight US Central (2024-07-02 05:00 UTC, in 8 h 30 min)"
+    )
+    # In January Chicago is UTC-6.
+    assert quota_reset_text(dt.datetime(2024, 1, 15, 5, 59, tzinfo=UTC)).startswith(
+        "it resets at midnight US Central (2024-01-15 06:00 UTC, in 0 h 01 min)"
+    )

@@ -33,6 +33,8 @@ LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 
 FINAL_STATES = frozenset({"Completed", "Failed", "Cancelled"})
 DOWNLOAD_CHUNK_BYTES = 1 << 20
+#: A job that takes long is reported at least this often, so a user sees the run is alive.
+PROGRESS_LOG_SECONDS = 60.0
 #: How often a dropped download is resumed before giving up.
 MAX_DOWNLOAD_RESUMES = 10
 
@@ -76,6 +78,11 @@ class ExportJob:
     attempt: int = 1
     created_at: float = dataclasses.field(default_factory=time.monotonic)
     details: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: When a "still waiting" line was last logged, so long waits show progress each minute.
+    last_progress_log: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last_progress_log = self.last_progress_log or self.created_at
 
     def path(self, action: str) -> str:
         """URL path of one lifecycle call (``enqueue.json``, ``status.json``, ...)."""
@@ -366,15 +373,27 @@ class ExportRunner:
                     continue
             waited = self.clock() - head.created_at
             if waited > self.job_timeout:
-                where = "queued behind other jobs" if head.enqueued else "waiting for queue room"
+                where = {
+                    "Created": ", waiting for room in the bulk queue",
+                    "Queued": ", queued behind other jobs",
+                }.get(head.status, "")
                 msg = (
                     f"Export {head.request.describe()} ({head.export_id}) did not complete "
                     f"within job_timeout_seconds={self.job_timeout:.0f} (last status "
-                    f"{head.status}, {where}); it was cancelled. Raise job_timeout_seconds or "
+                    f"{head.status}{where}); it was cancelled. Raise job_timeout_seconds or "
                     "check the bulk queue in Marketo for jobs of other integrations."
                 )
                 self.cancel(head)
                 raise errors.ExportFailed(msg)
+            if self.clock() - head.last_progress_log >= PROGRESS_LOG_SECONDS:
+                head.last_progress_log = self.clock()
+                LOGGER.info(
+                    "Export %s %s: still %s after %.0f s",
+                    head.request.describe(),
+                    head.export_id,
+                    head.status if head.enqueued else "waiting for queue room",
+                    waited,
+                )
             self.sleep(self.poll_interval)
 
     def _replace_failed(self, job: ExportJob) -> ExportJob:

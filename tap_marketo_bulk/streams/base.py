@@ -91,6 +91,19 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         required = {*self.primary_keys, *always}
         if self.replication_key:
             required.add(self.replication_key)
+        properties = self.schema["properties"]
+        unknown = sorted(
+            breadcrumb[1]
+            for breadcrumb, selected in self.mask.items()
+            if len(breadcrumb) == 2 and selected and breadcrumb[1] not in properties
+        )
+        if unknown:
+            self.logger.warning(
+                "%s: the catalog selects %s, which Marketo's describe does not offer (deleted or "
+                "renamed in Marketo?); they are not exported. Run --discover again to refresh it.",
+                self.name,
+                ", ".join(unknown),
+            )
         return [
             name for name in self.schema["properties"] if name in required or self.mask.get(("properties", name), True)
         ]

@@ -307,7 +307,7 @@ class TapMarketoBulk(Tap):
         self._state_writer.write_state(self.state)
         name = signal.Signals(signum).name
         msg = (
-            f"stopped by {name}: the last STATE was emitted and export jobs still in flight "
+            f"interrupted by {name}: the last STATE was emitted and export jobs still in flight "
             "are cancelled; run again with that STATE to resume from the last finished window"
         )
         raise errors.Interrupted(msg)

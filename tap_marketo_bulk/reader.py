@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tap_marketo_bulk.errors import MalformedExportFile
+from tap_marketo_bulk.types import INLINE, INLINE_NAMES
 
 __all__ = ["read_export"]
 
@@ -74,30 +75,50 @@ def _compile_row_builder(
     The generated function looks like (for a text column ``k0`` and an integer column ``k1``)::
 
         def build(row):
-            v0, v1 = row
-            return {k0: None if v0 == "null" else v0,
-                    k1: None if v1 == "null" else c1(v1)}
+            v0, v1, = row
+            try:
+                return {k0: None if v0 == "null" else v0,
+                        k1: None if v1 == "null" else _int(v1)}
+            except (ValueError, KeyError, ArithmeticError):
+                return {k0: None if v0 == "null" else v0,
+                        k1: None if v1 == "null" else c1(v1)}
+
+    The first dict uses the converters' inline forms (:data:`tap_marketo_bulk.types.INLINE`):
+    for well-formed values they give exactly the converter's result without a Python call; any
+    other value makes them defer to the converter or raise, and the row is then built again
+    with the converters alone, which return the same values or raise the reportable ValueError.
 
     Tuple unpacking also checks the field count (ValueError on mismatch). Column names and
     converters are passed in as bound names (``k0``, ``c1``), never pasted into the source, so
     a header cannot inject code. ``str`` converters are skipped: ``str(s)`` is ``s`` itself.
     """
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = dict(INLINE_NAMES)
     unpack = []
-    items = []
+    fast_items = []
+    slow_items = []
     for index, (name, conv) in enumerate(zip(columns, converters, strict=True)):
         var = f"v{index}"
         unpack.append(var)
         namespace[f"k{index}"] = name
         if conv is str:
-            value = var
+            slow = fast = var
         else:
             namespace[f"c{index}"] = conv
-            value = f"c{index}({var})"
-        items.append(f"k{index}: None if {var} == {_NULL!r} else {value}")
+            slow = f"c{index}({var})"
+            template = INLINE.get(conv)
+            fast = template.format(v=var, c=f"c{index}") if template else slow
+        slow_items.append(f"k{index}: None if {var} == {_NULL!r} else {slow}")
+        fast_items.append(f"k{index}: None if {var} == {_NULL!r} else {fast}")
     # A trailing comma makes a one-column unpack a tuple unpack too.
-    source = f"def build(row):\n    {', '.join(unpack)}, = row\n    return {{{', '.join(items)}}}\n"
-    # Safe: the source holds only generated identifiers and the "null" literal.
+    source = (
+        "def build(row):\n"
+        f"    {', '.join(unpack)}, = row\n"
+        "    try:\n"
+        f"        return {{{', '.join(fast_items)}}}\n"
+        "    except (ValueError, KeyError, ArithmeticError):\n"
+        f"        return {{{', '.join(slow_items)}}}\n"
+    )
+    # Safe: the source holds only generated identifiers, fixed templates and the "null" literal.
     exec(compile(source, f"<row builder for {len(columns)} columns>", "exec"), namespace)  # noqa: S102
     return namespace["build"]
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["converter", "is_exportable", "json_schema", "parse_marketo_datetime"]
+__all__ = ["INLINE", "INLINE_NAMES", "converter", "is_exportable", "json_schema", "parse_marketo_datetime"]
 
 Converter = Callable[[str], Any]
 
@@ -164,6 +164,39 @@ def _to_json_object(value: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise ValueError(f"not a JSON object: {value[:40]!r}")
     return parsed
+
+
+# --- inline forms for the reader's generated row code ------------------------------------------
+#
+# For the common, well-formed value each of these expressions gives exactly what its converter
+# gives, without a Python-level call; for anything else it either defers to the converter
+# (``c``) or raises (ValueError, KeyError, ArithmeticError), and the reader then rebuilds the row
+# with the converters themselves, which return the value or raise the reportable error. ``{v}``
+# is the raw non-null value, ``c`` the column's converter; the other names are bound below.
+
+#: Names the inline expressions use (bound into the generated code's namespace).
+INLINE_NAMES: dict[str, Any] = {
+    "_int": int,
+    "_Dec": Decimal,
+    "_bools": _BOOLEANS_FAST,
+    "_fd": _date_fromisoformat,
+    "_fdt": _datetime_fromisoformat,
+}
+
+INLINE: dict[Converter, str] = {
+    # int() accepts exactly what _to_int tries first; "12.0" raises and takes the slow path.
+    _to_int: "_int({v})",
+    # Every non-finite Decimal spelling (NaN, sNaN, Inf, Infinity) contains an n or N.
+    _to_decimal: "(_Dec({v}) if 'n' not in {v} and 'N' not in {v} else {c}({v}))",
+    _to_bool: "_bools[{v}]",
+    # Same position checks as _to_date; date objects are always true.
+    _to_date: "({v} if len({v}) == 10 and {v}[4] == '-' and {v}[7] == '-' and _fd({v}) else {c}({v}))",
+    # Same fast form as _to_datetime: YYYY-MM-DDTHH:MM:SSZ validated by the C parser.
+    _to_datetime: (
+        "({v} if len({v}) == 20 and {v}[19] == 'Z' and {v}[10] == 'T' and {v}[4] == '-' and {v}[7] == '-'"
+        " and {v}[13] == ':' and {v}[16] == ':' and _fdt({v}[:19]) else {c}({v}))"
+    ),
+}
 
 
 # --- the table --------------------------------------------------------------------------------

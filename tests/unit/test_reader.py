@@ -277,3 +277,27 @@ def test_blank_header_line(tmp_path):
     path = write(tmp_path, b"\n1,a\n", "blank.csv")
     with pytest.raises(MalformedExportFile, match=r"blank\.csv: the header line is blank"):
         list(read_export(path, {}))
+
+
+def test_inline_fast_path_matches_converters(tmp_path):
+    """Values off the inline fast path (12.0, NaN, TRUE, other datetime forms) give the converters' results."""
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "i,d,b,dt,day\n12.0,1.50,TRUE,2024-01-02T03:04:05+01:00,2024-02-29\n7,2,true,2024-01-02T03:04:05Z,2024-03-01\n",
+        encoding="utf-8",
+    )
+    convs = {
+        "i": types.converter("integer"),
+        "d": types.converter("currency"),
+        "b": types.converter("boolean"),
+        "dt": types.converter("datetime"),
+        "day": types.converter("date"),
+    }
+    rows = list(read_export(path, convs))
+    assert rows == [
+        {"i": 12, "d": Decimal("1.50"), "b": True, "dt": "2024-01-02T02:04:05Z", "day": "2024-02-29"},
+        {"i": 7, "d": Decimal("2"), "b": True, "dt": "2024-01-02T03:04:05Z", "day": "2024-03-01"},
+    ]
+    path.write_text("d\nNaN\n", encoding="utf-8")
+    with pytest.raises(MalformedExportFile, match="finite"):
+        list(read_export(path, {"d": types.converter("float")}))

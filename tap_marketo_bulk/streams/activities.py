@@ -16,10 +16,9 @@ import typing as t
 from tap_marketo_bulk.exports import ExportRequest
 from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.types import converter, json_schema
+from tap_marketo_bulk.windows import format_timestamp
 
 if t.TYPE_CHECKING:
-    import datetime as dt
-
     from tap_marketo_bulk.tap import TapMarketoBulk
     from tap_marketo_bulk.windows import Window
 
@@ -198,14 +197,18 @@ class ActivityFeed:
             yield ExportRequest("activities", body, window)
 
     def records_for(self, caller: ActivityFamilyStream, context: t.Mapping | None) -> t.Iterator[dict]:
-        """Yield the caller's rows and write the other members' rows, once per run."""
+        """Yield the caller's rows and write the other members' rows, once per run.
+
+        Members can have different bookmarks (a type stream selected later than
+        ``activities``): windows start at the earliest, and each member gets only rows at or
+        after its own bookmark, so none is skipped or sent twice.
+        """
+        del context  # activity streams are not partitioned
         if self._ran:
             return
         self._ran = True
         members = self.members()
-        starts: dict[str, dt.datetime] = {
-            stream.name: stream.get_starting_timestamp(context) or caller.start_date() for stream in members
-        }
+        starts = {stream.name: stream.bookmark() or stream.start_date() for stream in members}
         windows = caller.windows_between(min(starts.values()))
         for stream in members:
             if stream is not caller:
@@ -214,21 +217,25 @@ class ActivityFeed:
         for export_file in caller.exported_files(list(self.requests(windows)), siblings):
             window = export_file.request.window
             assert window is not None
-            # Streams that copy rows first: the SDK removes deselected properties in place.
+            # Members whose bookmark this window reaches; those that copy rows come first, as
+            # writing a record removes its deselected properties in place.
             targets = sorted(
-                (s for s in members if window.start >= starts[s.name]),
+                (s for s in members if window.end > starts[s.name]),
                 key=lambda s: isinstance(s, ActivitiesStream),
             )
+            since = {s.name: format_timestamp(starts[s.name]) for s in targets if starts[s.name] > window.start}
             for row in caller.records_in(export_file):
                 own = None
                 for stream in targets:
+                    if since and stream.name in since and row["activityDate"] < since[stream.name]:
+                        continue
                     record = stream.shape(row)
                     if record is None:
                         continue
                     if stream is caller:
                         own = record
                     else:
-                        stream._write_record_message(record)
+                        stream.emit(record)
                 if own is not None:
                     yield own
             for stream in targets:

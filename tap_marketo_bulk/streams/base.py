@@ -16,7 +16,9 @@ import typing as t
 
 from singer_sdk import Stream
 from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 
+from tap_marketo_bulk.output import RecordLines
 from tap_marketo_bulk.reader import read_export
 from tap_marketo_bulk.windows import Window, format_timestamp, plan_windows, to_utc
 
@@ -25,6 +27,8 @@ if t.TYPE_CHECKING:
     from tap_marketo_bulk.tap import TapMarketoBulk
 
 Converter = t.Callable[[str], t.Any]
+#: Records counted per metrics update on the fast path (the SDK's counter checks the clock).
+COUNTER_BATCH = 10_000
 #: Key of a stream's STATE listing its export jobs in flight (export id and request key).
 JOBS_KEY = "jobs_in_flight"
 
@@ -53,6 +57,8 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         self.primary_keys = list(primary_keys)
         self.replication_key = replication_key
         self.marketo = tap
+        #: The fast RECORD writer while this stream syncs on :meth:`fast_path`.
+        self._lines: RecordLines | None = None
 
     # --- what entity streams provide ----------------------------------------------------
 
@@ -71,6 +77,11 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         return list(self.windows_between(start))
 
     # --- shared machinery ---------------------------------------------------------------
+
+    def bookmark(self) -> dt.datetime | None:
+        """This stream's bookmark from STATE (the end of its last fully emitted window)."""
+        value = self.stream_state.get("replication_key_value")
+        return to_utc(dt.datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
 
     def start_date(self) -> dt.datetime:
         """The ``start_date`` setting, in UTC."""
@@ -167,6 +178,8 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         """Typed rows of one verified export file, minus rows of the next window."""
         if export_file.path is None:
             return iter(())
+        if self._lines is not None:
+            self._lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
         rows = read_export(
             export_file.path,
             self.file_converters(export_file),
@@ -204,6 +217,65 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
     def write_state(self) -> None:
         """Emit the tap's STATE now (the SDK has no public per-window checkpoint call)."""
         self._write_state_message()
+
+    # --- the record path -------------------------------------------------------------
+
+    def fast_path(self) -> bool:
+        """Whether records can skip the SDK's per-record machinery without changing output:
+        the stream map is the identity (no stream maps, no flattening) and no record limit
+        (the SDK's ``--test``) applies."""
+        maps = self.stream_maps
+        return (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and maps[0].stream_alias == self.name
+            and self.ABORT_AT_RECORD_COUNT is None
+        )
+
+    def deselected_properties(self) -> list[str]:
+        """Properties the export carries although deselected (keys, filter columns)."""
+        return [name for name in self.schema["properties"] if not self.mask.get(("properties", name), True)]
+
+    def emit(self, record: dict) -> None:
+        """Write one RECORD of this stream outside its own sync (activity family members)."""
+        if self._lines is None and self.fast_path():
+            self._lines = RecordLines(self.name, self.deselected_properties())
+        if self._lines is not None:
+            self._lines.write(record)
+        else:
+            self._write_record_message(record)
+
+    def _sync_records(
+        self, context: t.Mapping | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """The SDK's record loop, or when :meth:`fast_path` allows, one line per record.
+
+        Each RECORD line is written by :class:`~tap_marketo_bulk.output.RecordLines`: the
+        same JSON the SDK would write, without a message object, a key walk and a flush per
+        record. STATE still goes through the SDK, in order, at each window's end.
+        """
+        if not (write_messages and self.fast_path()):
+            yield from super()._sync_records(context, write_messages=write_messages)
+            return
+        self._write_starting_replication_value(context)  # what get_starting_timestamp reads
+        self._lines = RecordLines(self.name, self.deselected_properties())
+        write = self._lines.write
+        counter = self.get_record_counter()
+        timer = self.get_sync_timer()
+        pending = 0
+        with counter, timer:
+            for record in self.get_records(context):
+                write(record)
+                pending += 1
+                if pending == COUNTER_BATCH:
+                    counter.increment(pending)
+                    pending = 0
+            counter.increment(pending)
+        self._finalize_state(self.stream_state)
+        self._write_state_message()
+        return
+        yield  # a generator, like the SDK's
 
     def get_replication_key_signpost(self, context: t.Any = None) -> None:
         """No signpost: bookmarks are window ends, never later than the run's range end."""

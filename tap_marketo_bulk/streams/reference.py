@@ -145,6 +145,7 @@ class DeletedLeadsStream(MarketoRestStream):
     def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
         """Deleted-lead activities since the bookmark (or ``start_date``)."""
         since = self.get_starting_timestamp(context)
+        end = format_timestamp(self.marketo.range_end)
         token = self.marketo.client.get(
             "/rest/v1/activities/pagingtoken.json",
             {"sinceDatetime": format_timestamp(since)},
@@ -157,6 +158,8 @@ class DeletedLeadsStream(MarketoRestStream):
             for item in envelope.get("result") or []:
                 record = {name: item.get(name) for name in self.schema["properties"]}
                 record["activityDate"] = marketo_datetime_to_rfc3339(item.get("activityDate"))
+                if record["activityDate"] and record["activityDate"] >= end:
+                    continue  # end_date bounds every stream; later deletions come next run
                 record["attributes"] = [
                     {
                         "name": a.get("name"),

@@ -1,0 +1,74 @@
+"""Run tap-marketo-bulk in one of the benchmark's variants (used by ``throughput.py``).
+
+    python benchmarks/run_tap.py VARIANT [tap arguments...]
+
+Variants:
+
+``current``  the tap exactly as installed (same as the ``tap-marketo-bulk`` console script).
+``slow``     the SDK's default record path: ``TYPE_CONFORMANCE_LEVEL = RECURSIVE`` on every bulk
+             stream and the default ``SingerWriter``; the reference output of ``--small``.
+``proposed`` the tap with the changes proposed for files the performance work does not own
+             (``benchmarks/proposed.py``), applied at run time.
+
+``BENCH_PROFILE=path`` writes a cProfile of the run to ``path``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def _tap_class(variant: str):
+    if variant == "current":
+        from tap_marketo_bulk.tap import TapMarketoBulk
+
+        return TapMarketoBulk
+    if variant == "slow":
+        from singer_sdk.helpers._typing import TypeConformanceLevel
+
+        from tap_marketo_bulk.streams.base import BulkExportStream
+        from tap_marketo_bulk.tap import TapMarketoBulk
+
+        BulkExportStream.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.RECURSIVE
+
+        class SlowTap(TapMarketoBulk):
+            message_writer_class = _singer_writer()
+
+        return SlowTap
+    if variant == "proposed":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import proposed
+
+        return proposed.apply()
+    raise SystemExit(f"unknown variant {variant!r}; expected current, slow or proposed")
+
+
+def _singer_writer() -> type:
+    from singer_sdk.io_base import SingerWriter
+
+    return SingerWriter
+
+
+def main() -> None:
+    variant = sys.argv[1]
+    sys.argv = [f"tap-marketo-bulk[{variant}]", *sys.argv[2:]]
+    tap = _tap_class(variant)
+    profile = os.environ.get("BENCH_PROFILE")
+    if not profile:
+        tap.cli()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        profiler.runcall(tap.cli)
+    except SystemExit:
+        pass
+    finally:
+        profiler.dump_stats(profile)
+
+
+if __name__ == "__main__":
+    main()

@@ -340,7 +340,7 @@ class MarketoClient:
         first = (body.get("errors") or [{}])[0]
         code = str(first.get("code", "")) or None
         message = str(first.get("message", "unknown error"))
-        where = f"{path}: {message}"
+        where = f"{path}: {message.rstrip('.')}"
         if code in {"600", "601", "602"}:
             return errors.TokenRejected(where, code=code)
         if code == "603":

@@ -10,6 +10,7 @@ processing, polling and reading.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -22,6 +23,7 @@ import typing as t
 from pathlib import Path
 
 import requests
+import urllib3
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.windows import Window
@@ -32,6 +34,8 @@ if t.TYPE_CHECKING:
 LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 
 FINAL_STATES = frozenset({"Completed", "Failed", "Cancelled"})
+#: Daily quotas: the run stops cleanly, after delivering what was already under way.
+QUOTA_ERRORS = (errors.ExportQuotaExhausted, errors.DailyCallQuotaExhausted)
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 #: A job that takes long is reported at least this often, so a user sees the run is alive.
 PROGRESS_LOG_SECONDS = 60.0
@@ -133,6 +137,9 @@ class ExportRunner:
     jobs_reattached: int = 0
     bytes_downloaded: int = 0
     largest_file: int = 0
+    _quota_stop: errors.MarketoError | None = None
+    _critical: int = 0
+    _pending_interrupt: BaseException | None = None
 
     # --- lifecycle calls --------------------------------------------------------------
 
@@ -221,16 +228,44 @@ class ExportRunner:
             if on_change is not None:
                 on_change(list(in_flight))
 
+        keep_created = False
+        self._quota_stop = None
         try:
             yield from self._pipeline(upcoming, in_flight, reusable, changed)
-        except errors.ExportQuotaExhausted as exc:
+        except QUOTA_ERRORS as exc:
             exc.args = (f"{exc.args[0]} {self.usage()}",)
+            # Jobs never queued cost nothing and STATE lists them: the next run, after the
+            # quota resets, re-attaches to them.
+            keep_created = True
             raise
         finally:
-            for job in in_flight:
-                self.cancel(job)
-            for export_id in reusable.values():
-                self._cancel_stale(export_id)
+            with self.critical():
+                for job in in_flight:
+                    if not (keep_created and job.status == "Created"):
+                        self.cancel(job)
+                for export_id in reusable.values():
+                    self._cancel_stale(export_id)
+
+    @contextlib.contextmanager
+    def critical(self) -> t.Iterator[None]:
+        """A section a signal must not cut: a job created but not yet remembered would be
+        lost to both the cleanup and the next run. An interrupt raised meanwhile is held
+        back until the section ends (see :meth:`interrupt`)."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+        if not self._critical and self._pending_interrupt is not None:
+            pending, self._pending_interrupt = self._pending_interrupt, None
+            raise pending
+
+    def interrupt(self, exc: BaseException) -> None:
+        """From a signal handler: raise ``exc`` now, or when the critical section ends."""
+        if self._critical:
+            self._pending_interrupt = exc
+            return
+        raise exc
 
     def usage(self) -> str:
         """What this run spent, for quota messages and the end-of-run summary."""
@@ -250,7 +285,7 @@ class ExportRunner:
         """Keep up to ``max_jobs_in_flight`` jobs ahead; yield files in request order."""
         exhausted = False
         while True:
-            while not exhausted and len(in_flight) < self.max_jobs_in_flight:
+            while not exhausted and self._quota_stop is None and len(in_flight) < self.max_jobs_in_flight:
                 request = next(upcoming, None)
                 if request is None:
                     exhausted = True
@@ -260,10 +295,15 @@ class ExportRunner:
                         raise self._budget_reached(request)
                     upcoming = itertools.chain([request], upcoming)
                     break
-                in_flight.append(self._attach_or_create(request, reusable))
-                changed()
+                with self.critical():
+                    in_flight.append(self._attach_or_create(request, reusable))
+                    changed()
             if not in_flight:
+                if self._quota_stop is not None:
+                    raise self._quota_stop
                 return
+            if self._quota_stop is not None and not in_flight[0].enqueued:
+                raise self._quota_stop
             export_file = self._completed_file(in_flight)
             try:
                 yield export_file
@@ -284,7 +324,8 @@ class ExportRunner:
                     head.request.describe(),
                     head.export_id,
                 )
-                in_flight[0] = self.create(head.request, attempt=head.attempt + 1)
+                with self.critical():
+                    in_flight[0] = self.create(head.request, attempt=head.attempt + 1)
 
     def _attach_or_create(self, request: ExportRequest, reusable: dict[str, str]) -> ExportJob:
         """Use the job an interrupted run left for this request if Marketo still has it."""
@@ -353,10 +394,24 @@ class ExportRunner:
         )
         return errors.ExportBudgetReached(msg)
 
-    def _enqueue_waiting(self, in_flight: t.Iterable[ExportJob]) -> None:
-        """Queue created jobs in order, stopping at the first that finds the queue full."""
+    def _enqueue_waiting(self, in_flight: collections.deque[ExportJob]) -> None:
+        """Queue created jobs in order, stopping at the first that finds the queue full.
+
+        A daily quota refusal for a job behind the first is held back: the jobs ahead of it
+        were queued before the quota ran out, so their files are delivered first.
+        """
         for job in in_flight:
-            if not job.enqueued and not self.enqueue(job):
+            if job.enqueued:
+                continue
+            if self._quota_stop is not None and job is not in_flight[0]:
+                return
+            try:
+                if not self.enqueue(job):
+                    return
+            except QUOTA_ERRORS as exc:
+                if job is in_flight[0]:
+                    raise
+                self._quota_stop = exc
                 return
 
     def _wait_until_completed(self, in_flight: collections.deque[ExportJob]) -> ExportJob:
@@ -369,7 +424,8 @@ class ExportRunner:
                 if status == "Completed":
                     return head
                 if status in {"Failed", "Cancelled"}:
-                    in_flight[0] = self._replace_failed(head)
+                    with self.critical():
+                        in_flight[0] = self._replace_failed(head)
                     continue
             waited = self.clock() - head.created_at
             if waited > self.job_timeout:
@@ -478,11 +534,15 @@ class ExportRunner:
                     digest = hashlib.sha256()
                     written = 0
                 try:
-                    for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    # read1: whatever has arrived, so a drop loses nothing already received
+                    # (iter_content's full-size reads discard a partial chunk).
+                    raw = response.raw
+                    raw.decode_content = True
+                    while chunk := raw.read1(DOWNLOAD_CHUNK_BYTES):
                         out.write(chunk)
                         digest.update(chunk)
                         written += len(chunk)
-                except (requests.RequestException, OSError) as exc:
+                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                     resumes += 1
                     if resumes > MAX_DOWNLOAD_RESUMES:
                         msg = f"Export {job.export_id}: download kept dropping ({type(exc).__name__})"

@@ -310,7 +310,7 @@ class TapMarketoBulk(Tap):
             f"interrupted by {name}: the last STATE was emitted and export jobs still in flight "
             "are cancelled; run again with that STATE to resume from the last finished window"
         )
-        raise errors.Interrupted(msg)
+        self.exports.interrupt(errors.Interrupted(msg))
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

@@ -228,9 +228,8 @@ def _one_completed_job(requests_mock) -> None:
     requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
 
 
-def test_dropped_download_resumes_with_range(requests_mock, runner, monkeypatch) -> None:
+def test_dropped_download_resumes_with_range(requests_mock, runner) -> None:
     _one_completed_job(requests_mock)
-    monkeypatch.setattr("tap_marketo_bulk.exports.DOWNLOAD_CHUNK_BYTES", 10)
 
     class DroppingBody(io.BytesIO):
         """A socket that breaks after 10 bytes, as a dropped connection does."""
@@ -239,6 +238,8 @@ def test_dropped_download_resumes_with_range(requests_mock, runner, monkeypatch)
             if self.tell() >= 10:
                 raise urllib3.exceptions.ProtocolError("Connection broken")
             return super().read(10)
+
+        read1 = read
 
     def dropping_response() -> urllib3.HTTPResponse:
         return urllib3.HTTPResponse(
@@ -366,7 +367,41 @@ def test_export_quota_error_says_what_this_run_spent_and_when_it_resets(requests
     with pytest.raises(errors.ExportQuotaExhausted) as caught:
         list(runner.run([lead_request()]))
     text = str(caught.value)
-    assert text.startswith("[Marketo 1029] /bulk/v1/leads/export/e1/enqueue.json: Export daily quota 500MB exceeded.")
+    assert text.startswith(
+        "[Marketo 1029] /bulk/v1/leads/export/e1/enqueue.json: Export daily quota 500MB exceeded. Marketo's"
+    )
     assert "it resets at midnight US Central (" in text
     assert text.endswith("This run downloaded 0.0 MB from 1 new export jobs (0 re-attached).")
-    assert cancel.call_count == 1
+    # Never queued, so it cost nothing: kept for the next run to re-attach after the reset.
+    assert cancel.call_count == 0
+
+
+def test_quota_refusal_behind_the_first_job_delivers_the_first_then_stops(requests_mock, runner) -> None:
+    ids = iter(["e1", "e2"])
+    create = requests_mock.post(f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created"))
+    requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
+    requests_mock.post(
+        f"{BULK}/e2/enqueue.json",
+        json={"success": False, "errors": [{"code": "1029", "message": "Export daily quota 500MB exceeded."}]},
+    )
+    requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    cancel_e2 = requests_mock.post(f"{BULK}/e2/cancel.json", json=ok(exportId="e2", status="Cancelled"))
+    delivered = []
+    with pytest.raises(errors.ExportQuotaExhausted, match=r"This run downloaded 0\.0 MB from 2 new export jobs"):
+        for export_file in runner.run([lead_request(), lead_request(), lead_request()]):
+            delivered.append(export_file.path.read_bytes())
+    assert delivered == [CONTENT]
+    assert create.call_count == 2  # no third job once the quota is known to be spent
+    assert cancel_e2.call_count == 0
+
+
+def test_an_interrupt_during_a_critical_section_waits_for_its_end(runner) -> None:
+    stop = errors.Interrupted("interrupted by SIGTERM")
+    steps = []
+    with pytest.raises(errors.Interrupted), runner.critical():
+        runner.interrupt(stop)
+        steps.append("create finished and remembered")
+    assert steps == ["create finished and remembered"]
+    with pytest.raises(errors.Interrupted):
+        runner.interrupt(stop)  # outside a critical section: at once

@@ -1,0 +1,326 @@
+"""`meltano run tap-marketo-bulk target-postgres` into a real, throwaway PostgreSQL server.
+
+What it proves: the tap's schemas create sensible column types in a warehouse, every record of
+the sandbox lands exactly once, exact values survive (big currency, CR/LF/emoji text), and a
+second incremental run upserts new and changed rows from the bookmark Meltano stored.
+
+Meltano's project (and so its plugin venvs) lives in ``.meltano/integration-tests/meltano-project``
+so ``meltano install`` of target-postgres is paid once; the system database (state) is per test.
+The tap itself is not installed by Meltano: the project points at this environment's
+``tap-marketo-bulk`` executable, i.e. the code under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tap_marketo_bulk.sandbox.app import SandboxServer
+
+from .conftest import BIN, CACHE, REPO, PostgresServer, meltano_executable
+
+pytestmark = pytest.mark.integration
+
+UTC = timezone.utc
+STATE_ID = "sandbox:tap-marketo-bulk-to-target-postgres"
+SCHEMA = "marketo"
+DATABASE = "marketo"
+FIRST_END = "2024-04-01T00:00:00Z"
+SECOND_END = "2024-04-10T00:00:00Z"
+TABLES = ["leads", "activities", "program_members", "programs", "activity_types", "deleted_leads"]
+
+
+def write_project(project: Path) -> None:
+    """A copy of the repo's meltano.yml, made runnable offline against this checkout.
+
+    - the extractor keeps its definition but has no ``pip_url`` and an absolute ``executable``:
+      Meltano runs the tap installed in this environment instead of building its own venv;
+    - every stream is selected (the repo's project selects only ``leads.*``);
+    - the loader becomes a custom plugin (``namespace`` + the same ``pip_url``), so Meltano needs
+      no lock file from Meltano Hub (not reachable in CI) and only PyPI for ``meltano install``.
+    """
+    config = yaml.safe_load((REPO / "meltano.yml").read_text())
+    config.pop("version", None)  # deprecated in Meltano 4, only adds a warning
+    extractor = next(p for p in config["plugins"]["extractors"] if p["name"] == "tap-marketo-bulk")
+    extractor.pop("pip_url", None)
+    extractor["executable"] = str(BIN / "tap-marketo-bulk")
+    extractor["select"] = ["*.*"]
+    loader = next(p for p in config["plugins"]["loaders"] if p["name"] == "target-postgres")
+    config["plugins"]["loaders"] = [
+        {
+            "name": "target-postgres",
+            "namespace": "target_postgres",
+            "pip_url": loader["pip_url"],
+            "executable": "target-postgres",
+            "settings": [
+                {"name": "host"},
+                {"name": "port", "kind": "integer"},
+                {"name": "user"},
+                {"name": "password", "kind": "password", "sensitive": True},
+                {"name": "database"},
+                {"name": "default_target_schema"},
+            ],
+            "config": {**loader.get("config", {}), "host": "127.0.0.1", "user": "postgres"},
+        }
+    ]
+    project.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(config, sort_keys=False)
+    path = project / "meltano.yml"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+class Meltano:
+    def __init__(self, project: Path, env: dict[str, str]) -> None:
+        self.project, self.env, self.exe = project, env, meltano_executable()
+
+    def __call__(self, *args: str, timeout: float = 900, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [self.exe, *args],
+            cwd=self.project,
+            env={**self.env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if out.returncode:
+            raise AssertionError(f"meltano {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-8000:]}")
+        return out
+
+
+@pytest.fixture
+def meltano(tmp_path: Path, postgres: PostgresServer, sandbox: SandboxServer) -> Meltano:
+    project = CACHE / "meltano-project"
+    write_project(project)
+    env = {
+        **os.environ,
+        "MELTANO_ENVIRONMENT": "sandbox",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # fresh state each test
+        "TAP_MARKETO_BULK_BASE_URL": sandbox.url,
+        "TAP_MARKETO_BULK_CLIENT_SECRET": sandbox.options.client_secret,
+        "TAP_MARKETO_BULK_TEMP_DIR": str(tmp_path),
+        "TARGET_POSTGRES_PORT": str(postgres.port),
+        "TARGET_POSTGRES_PASSWORD": "unused-trust-auth",
+        "TARGET_POSTGRES_DATABASE": DATABASE,
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": SCHEMA,
+    }
+    m = Meltano(project, env)
+    started = time.monotonic()
+    m("install", "--plugin-type", "loader", "target-postgres")
+    print(f"meltano install target-postgres: {time.monotonic() - started:.1f}s")
+    postgres.psql(f"DROP DATABASE IF EXISTS {DATABASE}")
+    postgres.psql(f"CREATE DATABASE {DATABASE}")
+    return m
+
+
+# ---------------------------------------------------------------------- helpers
+def count(pg: PostgresServer, table: str) -> int:
+    return int(pg.psql(f"SELECT count(*) FROM {SCHEMA}.{table}", DATABASE))
+
+
+def column_types(pg: PostgresServer, table: str) -> dict[str, str]:
+    rows = pg.rows(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE n.nspname = '{SCHEMA}' AND c.relname = '{table}' AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum",
+        DATABASE,
+    )
+    return dict(rows)
+
+
+def in_range(value: datetime, start: str, end: str) -> bool:
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return parse(start) <= value < parse(end)
+
+
+def truth(sb: SandboxServer, start: str, end: str) -> dict[str, int]:
+    d = sb.data
+    return {
+        "leads": len(d.leads),
+        "activities": sum(in_range(a["activityDate"], start, end) for a in d.activities),
+        "program_members": len(d.program_members),
+        "programs": len(d.programs),
+        "activity_types": len(d.activity_types),
+        "deleted_leads": sum(in_range(x["activityDate"], start, end) for x in d.deleted_leads),
+    }
+
+
+def assert_counts_and_keys(pg: PostgresServer, expected: dict[str, int], columns: dict[str, dict[str, str]]) -> None:
+    got = {table: count(pg, table) for table in TABLES}
+    assert got == expected
+    keys = {
+        "leads": ["id"],
+        "activities": ["marketoguid"],
+        "program_members": ["programid", "leadid"],
+        "programs": ["id"],
+        "activity_types": ["id"],
+        "deleted_leads": ["id"],
+    }
+    for table, key in keys.items():
+        cols = ", ".join(_col(columns[table], k) for k in key)
+        sql = f"SELECT count(*) FROM (SELECT {cols} FROM {SCHEMA}.{table} GROUP BY {cols} HAVING count(*) > 1) d"
+        dupes = pg.psql(sql, DATABASE)
+        assert dupes == "0", f"duplicate primary keys in {table}"
+
+
+def _col(columns: dict[str, str], name: str) -> str:
+    """The loaded column for a property, whatever casing/normalization the target applied."""
+    folded = {c.replace("_", "").lower(): c for c in columns}
+    column = folded[name.replace("_", "").lower()]
+    return f'"{column}"'
+
+
+def lead_text(pg: PostgresServer, columns: dict[str, str], lead_id: int, prop: str) -> str:
+    """Exact text of a lead column: base64 on the wire, because text-mode pipes turn CR LF into LF."""
+    encoded = pg.psql(
+        f"SELECT encode(convert_to({_col(columns, prop)}, 'UTF8'), 'base64') FROM {SCHEMA}.leads "
+        f"WHERE {_col(columns, 'id')} = {lead_id}",
+        DATABASE,
+    )
+    return base64.b64decode(encoded.replace("\n", "")).decode()
+
+
+def lead_value(pg: PostgresServer, columns: dict[str, str], lead_id: int, prop: str) -> str:
+    sql = f"SELECT {_col(columns, prop)} FROM {SCHEMA}.leads WHERE {_col(columns, 'id')} = {lead_id}"
+    return pg.psql(sql, DATABASE)
+
+
+# target-postgres 0.8.1 maps format date-time to TIMESTAMP (no time zone) and has no setting to change
+# it; the tap emits UTC offsets, so the stored wall time is UTC (asserted below).
+TS = "timestamp without time zone"
+
+# Expected PostgreSQL types by tap property (JSON Schema type in the comment); also the README table.
+EXPECTED_TYPES = {
+    "leads": {
+        "id": "bigint",  # integer
+        "email": "text",  # string
+        "leadScore": "bigint",  # integer (score)
+        "annualRevenue": "numeric",  # number (currency)
+        "customFloat": "numeric",  # number (float)
+        "customCurrency": "numeric",  # number (currency)
+        "customPercent": "numeric",  # number (percent)
+        "customInteger": "bigint",  # integer
+        "unsubscribed": "boolean",  # boolean
+        "customBoolean": "boolean",  # boolean
+        "createdAt": TS,  # string/date-time
+        "updatedAt": TS,  # string/date-time
+        "customDatetime": TS,  # string/date-time
+        "dateOfBirth": "date",  # string/date
+        "customDate": "date",  # string/date
+        "customTextarea": "text",  # string (textarea)
+        "customArray": "text",  # string (Marketo array: ;-joined)
+    },
+    "activities": {
+        "marketoGUID": "text",
+        "leadId": "bigint",
+        "activityDate": TS,
+        "activityTypeId": "bigint",
+        "attributes": "jsonb",  # object
+    },
+    "program_members": {
+        "programId": "bigint",
+        "leadId": "bigint",
+        "reachedSuccess": "boolean",
+        "membershipDate": TS,
+        "pmCustomCurrency": "numeric",
+        "pmCustomDate": "date",
+    },
+    "programs": {"id": "bigint", "createdAt": TS, "folder": "jsonb"},
+    "activity_types": {"id": "bigint", "attributes": "jsonb[]", "primaryAttribute": "jsonb"},  # array of objects
+    "deleted_leads": {"id": "bigint", "activityDate": TS, "attributes": "jsonb[]"},
+}
+
+
+def test_meltano_run_into_postgres_then_incremental_upsert(
+    meltano: Meltano, postgres: PostgresServer, sandbox: SandboxServer
+) -> None:
+    pg, sb = postgres, sandbox
+    start = "2024-01-01T00:00:00Z"
+
+    # ------------------------------------------------------------------ first run
+    t0 = time.monotonic()
+    meltano("run", "tap-marketo-bulk", "target-postgres", TAP_MARKETO_BULK_END_DATE=FIRST_END)
+    print(f"first meltano run: {time.monotonic() - t0:.1f}s")
+
+    columns = {table: column_types(pg, table) for table in TABLES}
+    print("column types:", json.dumps(columns, indent=1))
+    for table, expected in EXPECTED_TYPES.items():
+        got = {prop: columns[table].get(_col(columns[table], prop).strip('"')) for prop in expected}
+        assert got == expected, table
+    assert_counts_and_keys(pg, truth(sb, start, FIRST_END), columns)
+
+    # exact values
+    leads = columns["leads"]
+    big = next(ld for ld in sb.data.leads if ld["customCurrency"] == Decimal("123456789012.34"))
+    assert Decimal(lead_value(pg, leads, big["id"], "customCurrency")) == Decimal("123456789012.34")
+    assert Decimal(lead_value(pg, leads, big["id"], "customPercent")) == Decimal("12.3456")
+    assert lead_value(pg, leads, big["id"], "customInteger") == "2147483647"
+    specials = [
+        "windows\r\nline",
+        "carriage\rreturn",
+        "rocket \U0001f680 party \U0001f389",
+        'mix, of "all"\r\n kinds \U0001f600',
+    ]
+    for special in specials:
+        lead = next(ld for ld in sb.data.leads if ld["company"] == special)
+        assert lead_text(pg, leads, lead["id"], "company") == special
+    sample = sb.data.leads[10]
+    assert lead_value(pg, leads, sample["id"], "updatedAt") == pg.psql(
+        f"SELECT '{sample['updatedAt'].isoformat()}'::timestamptz AT TIME ZONE 'UTC'", DATABASE
+    )
+    sample_act = sb.data.activities[5]
+    got_attrs = pg.psql(
+        f"SELECT {_col(columns['activities'], 'attributes')} FROM {SCHEMA}.activities "
+        f"WHERE {_col(columns['activities'], 'marketoGUID')} = '{sample_act['marketoGUID']}'",
+        DATABASE,
+    )
+    assert json.loads(got_attrs) == json.loads(json.dumps(sample_act["attributes"]))
+
+    state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])
+    bookmarks = state["singer_state"]["bookmarks"]
+    assert bookmarks["leads"]["replication_key_value"].startswith("2024-04-01T00:00:00")
+    first_jobs = len(sb.jobs())
+
+    # ------------------------------------------------------------------ change the source
+    at = datetime(2024, 4, 3, 12, 0, tzinfo=UTC)
+    new_ids = sb.data.add_leads(5, at)
+    changed = [ld["id"] for ld in sb.data.leads[20:25]]
+    new_values = {"customCurrency": Decimal("98765432109.87"), "customText": "changed \r\n ✓"}
+    sb.data.update_leads(changed, at + timedelta(hours=1), new_values)
+    sb.data.add_activities(30, at + timedelta(hours=2))
+    sb.data.delete_leads([sb.data.leads[40]["id"]], at + timedelta(hours=3))
+
+    # ------------------------------------------------------------------ second run
+    t0 = time.monotonic()
+    meltano("run", "tap-marketo-bulk", "target-postgres", TAP_MARKETO_BULK_END_DATE=SECOND_END)
+    print(f"second meltano run: {time.monotonic() - t0:.1f}s")
+
+    expected = truth(sb, start, SECOND_END)
+    expected["leads"] += 1  # the deleted lead stays in the warehouse (it was loaded by run 1)
+    assert_counts_and_keys(pg, expected, columns)
+    for lead_id in changed:
+        assert Decimal(lead_value(pg, leads, lead_id, "customCurrency")) == Decimal("98765432109.87")
+        assert lead_text(pg, leads, lead_id, "customText") == "changed \r\n ✓"
+    for lead_id in new_ids:
+        assert lead_value(pg, leads, lead_id, "id") == str(lead_id)
+
+    # the second run started from the first run's bookmark
+    lead_jobs = [j for j in sb.jobs()[first_jobs:] if j["entity"] == "leads"]
+    assert lead_jobs, "second run created no lead export job"
+    starts = sorted(next(iter(j["request"]["filter"].values()))["startAt"] for j in lead_jobs)
+    assert starts[0].startswith("2024-04-01T00:00:00"), starts
+    state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])
+    assert state["singer_state"]["bookmarks"]["leads"]["replication_key_value"].startswith("2024-04-10T00:00:00")

@@ -62,20 +62,30 @@ def snake_case(text: str) -> str:
     return text
 
 
-def json_value(data_type: str, value: t.Any) -> t.Any:
-    """Type a native JSON attribute value like a file value of the same ``dataType``."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, (int, float, decimal.Decimal)):
-        value = repr(value) if isinstance(value, float) else str(value)
-    elif not isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    try:
-        return converter(data_type)(value)
-    except (ValueError, decimal.InvalidOperation):
-        return value if json_schema(data_type)["type"][0] == "string" else None
+def json_value_converter(data_type: str) -> t.Callable[[t.Any], t.Any]:
+    """Types a native JSON attribute value like a file value of the same ``dataType``.
+
+    Built once per column. A value that does not fit its declared type is kept as text in
+    text columns and dropped (None) in typed ones, rather than failing the whole run.
+    """
+    convert = converter(data_type)
+    is_text = json_schema(data_type)["type"][0] == "string"
+
+    def to_json(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float, decimal.Decimal)):
+            value = repr(value) if isinstance(value, float) else str(value)
+        elif not isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False)
+        try:
+            return convert(value)
+        except (ValueError, decimal.InvalidOperation):
+            return value if is_text else None
+
+    return to_json
 
 
 class ActivityFamilyStream(BulkExportStream):
@@ -111,11 +121,12 @@ class ActivityTypeStream(ActivityFamilyStream):
         self.activity_type_id = int(activity_type["id"])
         base = activity_schema()["properties"]
         properties = dict(base)
-        #: (column, attribute display name, dataType) of each typed attribute column.
-        self.attribute_columns: list[tuple[str, str, str]] = []
+        #: (column, attribute display name, converter) of each typed attribute column.
+        self.attribute_columns: list[tuple[str, str, t.Callable[[t.Any], t.Any]]] = []
+        #: The primary attribute's column, its converter, and whether it holds the value's id.
+        self.primary_column: tuple[str, t.Callable[[t.Any], t.Any], bool] | None = None
         primary = activity_type.get("primaryAttribute") or {}
         attributes = list(activity_type.get("attributes") or [])
-        self.primary_column: tuple[str, str] | None = None
         for attribute in ([primary] if primary.get("name") else []) + attributes:
             column = snake_case(str(attribute["name"]))
             suffix = 2
@@ -124,10 +135,12 @@ class ActivityTypeStream(ActivityFamilyStream):
                 suffix += 1
             data_type = str(attribute.get("dataType") or "string")
             properties[column] = json_schema(data_type)
+            to_json = json_value_converter(data_type)
             if attribute is primary:
-                self.primary_column = (column, data_type)
+                holds_id = properties[column]["type"][0] == "integer"
+                self.primary_column = (column, to_json, holds_id)
             else:
-                self.attribute_columns.append((column, str(attribute["name"]), data_type))
+                self.attribute_columns.append((column, str(attribute["name"]), to_json))
         super().__init__(
             tap,
             name=name,
@@ -143,16 +156,12 @@ class ActivityTypeStream(ActivityFamilyStream):
             return None
         record = dict(row)
         attributes = row.get("attributes") or {}
-        for column, attribute, data_type in self.attribute_columns:
-            record[column] = json_value(data_type, attributes.get(attribute))
+        for column, attribute, to_json in self.attribute_columns:
+            record[column] = to_json(attributes.get(attribute))
         if self.primary_column:
-            column, data_type = self.primary_column
+            column, to_json, holds_id = self.primary_column
             by_id = row.get("primaryAttributeValueId")
-            record[column] = (
-                by_id
-                if by_id is not None and json_schema(data_type)["type"][0] == "integer"
-                else json_value(data_type, row.get("primaryAttributeValue"))
-            )
+            record[column] = by_id if holds_id and by_id is not None else to_json(row.get("primaryAttributeValue"))
         return record
 
 

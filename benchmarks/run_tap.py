@@ -7,8 +7,6 @@ Variants:
 ``current``  the tap exactly as installed (same as the ``tap-marketo-bulk`` console script).
 ``slow``     the SDK's default record path: ``TYPE_CONFORMANCE_LEVEL = RECURSIVE`` on every bulk
              stream and the default ``SingerWriter``; the reference output of ``--small``.
-``proposed`` the tap with the changes proposed for files the performance work does not own
-             (``benchmarks/proposed.py``), applied at run time.
 
 ``BENCH_PROFILE=path`` writes a cProfile of the run to ``path``.
 """
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 
 def _tap_class(variant: str):
@@ -37,12 +34,7 @@ def _tap_class(variant: str):
             message_writer_class = _singer_writer()
 
         return SlowTap
-    if variant == "proposed":
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import proposed
-
-        return proposed.apply()
-    raise SystemExit(f"unknown variant {variant!r}; expected current, slow or proposed")
+    raise SystemExit(f"unknown variant {variant!r}; expected current or slow")
 
 
 def _singer_writer() -> type:

@@ -1,7 +1,7 @@
 """Throughput and memory of the tap's record path, against a bare ``csv.reader`` loop.
 
     python benchmarks/throughput.py [--activities 1000000] [--leads 200000] [--rss-small 100000]
-                                    [--variants current,proposed] [--repeat 1] [--small]
+                                    [--variants current,slow] [--repeat 1] [--small]
                                     [--profile DIR]
 
 For each file kind (a: activities with their ``attributes`` JSON, b: leads with 60 columns of
@@ -371,7 +371,7 @@ def main() -> int:
     parser.add_argument("--activities", type=int, default=1_000_000)
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--rss-small", type=int, default=100_000, help="activities of the RSS comparison run")
-    parser.add_argument("--variants", default="current", help="comma list of current, proposed, slow")
+    parser.add_argument("--variants", default="current", help="comma list of current, slow")
     parser.add_argument("--repeat", type=int, default=1, help="tap runs per variant (best time kept)")
     parser.add_argument("--small", action="store_true", help="compare fast-path output with the slow path")
     parser.add_argument("--profile", type=Path, help="directory for cProfile output of each tap run")

@@ -222,11 +222,12 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
 
     def fast_path(self) -> bool:
         """Whether records can skip the SDK's per-record machinery without changing output:
-        the stream map is the identity (no stream maps, no flattening) and no record limit
-        (the SDK's ``--test``) applies."""
+        our converters typed every value (no SDK conformance), the stream map is the identity
+        (no stream maps, no flattening) and no record limit (the SDK's ``--test``) applies."""
         maps = self.stream_maps
         return (
-            len(maps) == 1
+            self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+            and len(maps) == 1
             and type(maps[0]) is SameRecordTransform
             and not maps[0].flattening_enabled
             and maps[0].stream_alias == self.name

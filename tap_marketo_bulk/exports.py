@@ -282,8 +282,13 @@ class ExportRunner:
         reusable: dict[str, str],
         changed: t.Callable[[], None],
     ) -> t.Iterator[ExportFile]:
-        """Keep up to ``max_jobs_in_flight`` jobs ahead; yield files in request order."""
+        """Keep up to ``max_jobs_in_flight`` jobs ahead; yield files in request order.
+
+        A consumed job leaves STATE in the same message that lists its successor, so no STATE
+        shows a gap in which a job exists at Marketo but not yet in STATE.
+        """
         exhausted = False
+        consumed = False
         while True:
             while not exhausted and self._quota_stop is None and len(in_flight) < self.max_jobs_in_flight:
                 request = next(upcoming, None)
@@ -298,6 +303,10 @@ class ExportRunner:
                 with self.critical():
                     in_flight.append(self._attach_or_create(request, reusable))
                     changed()
+                    consumed = False
+            if consumed:
+                changed()
+                consumed = False
             if not in_flight:
                 if self._quota_stop is not None:
                     raise self._quota_stop
@@ -310,7 +319,7 @@ class ExportRunner:
             finally:
                 export_file.remove()
             in_flight.popleft()
-            changed()
+            consumed = True
 
     def _completed_file(self, in_flight: collections.deque[ExportJob]) -> ExportFile:
         """Wait for the first job and download its file; recreate it if the file is gone."""

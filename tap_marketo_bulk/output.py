@@ -14,19 +14,59 @@ import sys
 import typing as t
 
 import msgspec
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 #: Decimals as JSON numbers (exact currency and percent values), like the SDK's msgspec writer.
 ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
+#: Lines are collected up to this size, then written in one call: a write per record costs more
+#: than encoding it when stdout is unbuffered, as it is under Meltano.
+FLUSH_BYTES = 1 << 16
+_pending = bytearray()
+
+
+_flushing = False
+
+
+def flush() -> None:
+    """Write the collected RECORD lines; called before any other message, so order holds.
+
+    A signal handler's STATE may arrive mid-flush: it then skips the flush (the guard), which
+    is safe because pending lines belong to the unfinished window, which no STATE covers yet.
+    """
+    global _flushing
+    if not _pending or _flushing:
+        return
+    _flushing = True
+    try:
+        data = bytes(_pending)
+        del _pending[:]
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    finally:
+        _flushing = False
+
+
+class OrderedMsgSpecWriter(MsgSpecWriter):
+    """The SDK's msgspec writer for SCHEMA/STATE/... messages, after the pending RECORD lines.
+
+    A STATE message must never overtake the records it covers; every SDK message, including
+    the STATE written from a signal handler, goes through here and flushes them first.
+    """
+
+    def write_message(self, message: t.Any) -> None:
+        """Flush pending RECORD lines, then write the message."""
+        flush()
+        super().write_message(message)
+
+
 class RecordLines:
-    """Encodes records of one stream as Singer RECORD lines and writes them to stdout."""
+    """Encodes records of one stream as Singer RECORD lines for stdout."""
 
     def __init__(self, stream: str, deselected: t.Iterable[str] = ()) -> None:
         self._prefix = b'{"type":"RECORD","stream":' + ENCODER.encode(stream) + b',"record":'
         self._deselected = tuple(deselected)
-        self._out = sys.stdout.buffer
-        self._buffer = bytearray()
         self.stamp(dt.datetime.now(dt.timezone.utc))
 
     def stamp(self, extracted_at: dt.datetime) -> None:
@@ -35,12 +75,10 @@ class RecordLines:
         self._suffix = b',"time_extracted":' + ENCODER.encode(stamp) + b"}\n"
 
     def write(self, record: dict[str, t.Any]) -> None:
-        """Write one RECORD line; removes the deselected properties the export had to carry."""
+        """Add one RECORD line; removes the deselected properties the export had to carry."""
         for name in self._deselected:
             record.pop(name, None)
-        buffer = self._buffer
-        del buffer[:]
-        buffer += self._prefix
-        ENCODER.encode_into(record, buffer, len(buffer))
-        buffer += self._suffix
-        self._out.write(buffer)
+        # One append of a whole line: a signal handler never sees half a line pending.
+        _pending.extend(self._prefix + ENCODER.encode(record) + self._suffix)
+        if len(_pending) >= FLUSH_BYTES:
+            flush()

@@ -184,6 +184,7 @@ def read_export(
     converters: Mapping[str, Callable[[str], Any]],
     *,
     file_format: str = "CSV",
+    drop: tuple[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one dict per record of an export file, values converted per column.
 
@@ -196,6 +197,9 @@ def read_export(
     with the wrong number of fields, or a value its converter rejects (ValueError); the
     message names the file, the record (1-based, header excluded), its line and the column.
     The file is streamed row by row; memory does not grow with its size.
+
+    ``drop=(column, raw)`` skips rows whose raw value in ``column`` is ``raw`` before they are
+    built (the rows of the next window, see :mod:`tap_marketo_bulk.windows`).
     """
     path = Path(path)
     try:
@@ -220,7 +224,10 @@ def read_export(
             columns = list(header)
             convs = [converters[name] for name in columns]
             build = _compile_row_builder(columns, convs)
+            drop_index, drop_raw = (columns.index(drop[0]), drop[1]) if drop else (0, None)
             for record, row in enumerate(reader, 1):
+                if drop_raw is not None and len(row) > drop_index and row[drop_index] == drop_raw:
+                    continue
                 try:
                     built = build(row)
                 except ValueError as exc:

@@ -15,6 +15,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.client import MarketoClient
 from tap_marketo_bulk.exports import ExportRunner
+from tap_marketo_bulk.output import OrderedMsgSpecWriter
 from tap_marketo_bulk.settings import SETTINGS_SCHEMA, settings_problems
 from tap_marketo_bulk.streams.activities import (
     DELETE_LEAD_TYPE_ID,
@@ -46,6 +47,8 @@ class TapMarketoBulk(Tap):
     name = "tap-marketo-bulk"
     package_name = "tap-marketo-bulk"
     config_jsonschema = SETTINGS_SCHEMA
+    #: msgspec encoding, and RECORD lines of the fast path always written before STATE.
+    message_writer_class = OrderedMsgSpecWriter
     #: The SDK's defaults without BATCH: its batch path collects records apart from our
     #: per-window checkpoints, so STATE could get ahead of data that is not yet loaded.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [

@@ -18,6 +18,7 @@ from singer_sdk import Stream
 from singer_sdk.helpers._typing import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_marketo_bulk import output
 from tap_marketo_bulk.output import RecordLines
 from tap_marketo_bulk.reader import read_export
 from tap_marketo_bulk.windows import Window, format_timestamp, plan_windows, to_utc
@@ -131,15 +132,14 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         records = 0
         started = time.monotonic()
         for export_file in self.exported_files(requests):
-            for record in self.records_in(export_file):
-                records += 1
-                yield record
+            yield from self.records_in(export_file)
+            records += max(export_file.number_of_records, 0)
             window = export_file.request.window
             remaining[window] -= 1
             if window is not None and remaining[window] == 0:
                 self.checkpoint(window)
         self.logger.info(
-            "%s: %d windows, %d export jobs, %d records in %.1f s. %s",
+            "%s: %d windows, %d export jobs, %d exported records in %.1f s. %s",
             self.name,
             len(windows),
             len(requests),
@@ -180,17 +180,14 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             return iter(())
         if self._lines is not None:
             self._lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
-        rows = read_export(
+        column = self.boundary_column()
+        window = export_file.request.window
+        return read_export(
             export_file.path,
             self.file_converters(export_file),
             file_format=export_file.file_format,
+            drop=(column, window.end_at) if column and window else None,
         )
-        column = self.boundary_column()
-        window = export_file.request.window
-        if column is None or window is None:
-            return rows
-        end = window.end_at
-        return (row for row in rows if row.get(column) != end)
 
     def file_converters(self, export_file: ExportFile) -> dict[str, Converter]:
         """Converters for the columns the export file carries (its ``fields``)."""
@@ -266,12 +263,15 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         timer = self.get_sync_timer()
         pending = 0
         with counter, timer:
-            for record in self.get_records(context):
-                write(record)
-                pending += 1
-                if pending == COUNTER_BATCH:
-                    counter.increment(pending)
-                    pending = 0
+            try:
+                for record in self.get_records(context):
+                    write(record)
+                    pending += 1
+                    if pending == COUNTER_BATCH:
+                        counter.increment(pending)
+                        pending = 0
+            finally:
+                output.flush()  # what was emitted stays emitted, even when the run fails
             counter.increment(pending)
         self._finalize_state(self.stream_state)
         self._write_state_message()

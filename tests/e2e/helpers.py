@@ -14,12 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-TAP = Path(sys.executable).parent / "tap-marketo-bulk"
-FAST = dict(status_refresh_seconds=0, processing_seconds_per_1000_records=0.0, min_processing_seconds=0.0)
+from ..support import to_json
 
-UTC = dt.timezone.utc
-START = dt.datetime(2024, 1, 1, tzinfo=UTC)
-END = dt.datetime(2024, 4, 1, tzinfo=UTC)
+TAP = Path(sys.executable).parent / "tap-marketo-bulk"
+
 #: The three 31-day windows of START..END.
 WINDOWS: list[tuple[str, str]] = [
     ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"),
@@ -130,26 +128,6 @@ def stream_names(catalog: dict[str, Any]) -> list[str]:
 
 
 # --- truth -> JSON values ------------------------------------------------------------------
-
-
-def to_json(value: Any) -> Any:
-    """Sandbox typed value -> the JSON value the tap must emit (parsed with Decimal floats)."""
-    if value is None or isinstance(value, (bool, int, str, decimal.Decimal)):
-        return value
-    if isinstance(value, float):
-        return decimal.Decimal(repr(value))
-    if isinstance(value, dt.datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (dict, list)):
-        return json.loads(json.dumps(value), parse_float=decimal.Decimal)
-    raise TypeError(f"unexpected truth value {value!r}")
-
-
-def lead_export_fields(data: Any) -> list[str]:
-    """Exportable REST lead fields in describe order (no SOAP-only, no formula)."""
-    return [f["rest"]["name"] for f in data.lead_fields if "rest" in f and f["dataType"] != "formula"]
 
 
 def expected_lead(lead: dict[str, Any], fields: list[str]) -> dict[str, Any]:

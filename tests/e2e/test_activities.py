@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
+from ..support import END, START
 from .helpers import (
     ACTIVITY_COLUMNS,
-    END,
-    START,
     WINDOWS,
     base_config,
     by_key,

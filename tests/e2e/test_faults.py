@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from .helpers import (
-    END,
-    START,
-    base_config,
-    by_key,
-    discover,
-    expected_activity,
-    expected_lead,
-    lead_export_fields,
-    run_tap,
-    select,
-)
+from ..support import END, START, lead_export_fields
+from .helpers import base_config, by_key, discover, expected_activity, expected_lead, run_tap, select
 
 
 def test_faults_do_not_change_the_data(make_sandbox):

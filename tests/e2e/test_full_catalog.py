@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from ..support import END, START, lead_export_fields
 from .helpers import (
-    END,
-    START,
     base_config,
     by_key,
     discover,
@@ -12,7 +11,6 @@ from .helpers import (
     expected_lead,
     expected_member,
     jobs_of,
-    lead_export_fields,
     pm_fields,
     run_tap,
     select,

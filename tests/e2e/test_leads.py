@@ -5,19 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .helpers import (
-    WINDOWS,
-    base_config,
-    by_key,
-    create_bodies,
-    discover,
-    expected_lead,
-    jobs_of,
-    lead_export_fields,
-    run_tap,
-    select,
-    ts,
-)
+from ..support import lead_export_fields
+from .helpers import WINDOWS, base_config, by_key, create_bodies, discover, expected_lead, jobs_of, run_tap, select, ts
 
 INNER_BOUNDARIES = {ts(WINDOWS[0][1]), ts(WINDOWS[1][1])}
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ..support import END, START
 from .helpers import (
-    END,
-    START,
     WINDOWS,
     base_config,
     by_key,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..support import END, START, lead_export_fields
 from .helpers import (
     ACTIVITY_COLUMNS,
-    END,
-    START,
     WINDOWS,
     base_config,
     by_key,
@@ -18,7 +17,6 @@ from .helpers import (
     expected_lead,
     expected_member,
     jobs_of,
-    lead_export_fields,
     pm_fields,
     run_tap,
     select,

@@ -1,37 +1,15 @@
-"""Fixtures: an in-thread sandbox per test (always stopped) and a catalog selecting leads."""
+"""Fixtures: a catalog discovered once (sandboxes come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tap_marketo_bulk.sandbox import SandboxOptions, SandboxServer
 
-from .helpers import FAST, base_config, discover, select
-
-
-@pytest.fixture
-def make_sandbox() -> Iterator[Callable[..., SandboxServer]]:
-    started: list[SandboxServer] = []
-
-    def _make(**overrides: Any) -> SandboxServer:
-        sb = SandboxServer(SandboxOptions(**{**FAST, **overrides}))
-        started.append(sb)
-        sb.start()
-        return sb
-
-    try:
-        yield _make
-    finally:
-        for sb in started:
-            sb.stop()
-
-
-@pytest.fixture
-def sb(make_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
-    return make_sandbox()
+from ..support import FAST
+from .helpers import base_config, discover, select
 
 
 @pytest.fixture(scope="session")

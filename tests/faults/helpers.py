@@ -18,11 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..support import END, START, lead_export_fields, to_json
+
 TAP = Path(sys.executable).parent / "tap-marketo-bulk"
-FAST = dict(status_refresh_seconds=0, processing_seconds_per_1000_records=0.0, min_processing_seconds=0.0)
-UTC = dt.timezone.utc
-START = dt.datetime(2024, 1, 1, tzinfo=UTC)
-END = dt.datetime(2024, 4, 1, tzinfo=UTC)
 #: Window ends of START..END in 31-day steps, as the bookmark writes them.
 WINDOW_ENDS = ["2024-02-01T00:00:00Z", "2024-03-03T00:00:00Z", "2024-04-01T00:00:00Z"]
 WINDOW_STARTS = ["2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-03T00:00:00Z"]
@@ -191,28 +189,10 @@ def select(catalog: dict[str, Any], streams: set[str]) -> dict[str, Any]:
 # --- truth ------------------------------------------------------------------------------------
 
 
-def to_json(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str, decimal.Decimal)):
-        return value
-    if isinstance(value, float):
-        return decimal.Decimal(repr(value))
-    if isinstance(value, dt.datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (dict, list)):
-        return json.loads(json.dumps(value), parse_float=decimal.Decimal)
-    raise TypeError(f"unexpected truth value {value!r}")
-
-
-def lead_fields(data: Any) -> list[str]:
-    return [f["rest"]["name"] for f in data.lead_fields if "rest" in f and f["dataType"] != "formula"]
-
-
 def truth_leads(sb: Any) -> dict[int, dict[str, Any]]:
     """Leads last modified in [START, END), as the tap must emit them, by id."""
     data = sb.data
-    fields = lead_fields(data)
+    fields = lead_export_fields(data)
     out = {}
     with data.lock:
         for lead in data.leads:

@@ -10,7 +10,6 @@ import requests
 
 from tap_marketo_bulk.sandbox import SandboxServer
 
-FAST = dict(status_refresh_seconds=0.0, processing_seconds_per_1000_records=0.0, min_processing_seconds=0.0)
 JAN = {"startAt": "2024-01-01T00:00:00Z", "endAt": "2024-02-01T00:00:00Z"}
 
 

@@ -180,6 +180,17 @@ SETTINGS_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "use_singer_decimal",
+        th.BooleanType,
+        default=False,
+        title="Use Singer Decimal",
+        description=(
+            "Write currency, percent and float values as exact decimal strings in the SDK's "
+            "x-singer.decimal format, created as DECIMAL(38,10) by SDK-based SQL targets. Turn "
+            "on for target-snowflake, which loads JSON numbers as binary FLOAT."
+        ),
+    ),
+    th.Property(
         "temp_dir",
         th.StringType,
         title="Temp Dir",

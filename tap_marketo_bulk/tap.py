@@ -221,9 +221,10 @@ class TapMarketoBulk(Tap):
         """Schema properties and converters of describe fields, by name."""
         properties: dict[str, dict] = {}
         converters: dict[str, t.Callable[[str], t.Any]] = {}
+        singer_decimal = bool(self.config.get("use_singer_decimal"))
         for field in fields:
-            properties[field["name"]] = json_schema(field["dataType"])
-            converters[field["name"]] = converter(field["dataType"])
+            properties[field["name"]] = json_schema(field["dataType"], singer_decimal=singer_decimal)
+            converters[field["name"]] = converter(field["dataType"], singer_decimal=singer_decimal)
         return properties, converters
 
     def _leads_stream(self) -> LeadsStream:

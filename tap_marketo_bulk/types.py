@@ -159,6 +159,16 @@ def _to_datetime(value: str) -> str:
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_PLAIN_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _to_decimal_string(value: str) -> str:
+    """Exact decimal as a plain string, for ``x-singer.decimal`` columns (``use_singer_decimal``)."""
+    if _PLAIN_DECIMAL.fullmatch(value):
+        return value
+    return format(_to_decimal(value), "f")
+
+
 _JSON_DECODER = msgspec.json.Decoder()
 
 
@@ -249,15 +259,29 @@ def _entry(data_type: str) -> tuple[dict[str, Any], Converter]:
     return _TYPES.get((data_type or "").strip().lower(), _STRING)
 
 
-def json_schema(data_type: str) -> dict[str, Any]:
+#: ``use_singer_decimal``: decimals as strings in the SDK's ``x-singer.decimal`` format, which
+#: SDK-based SQL targets (target-snowflake, target-postgres) create as DECIMAL(38, 10), where a
+#: JSON ``number`` becomes a binary FLOAT in Snowflake.
+_SINGER_DECIMAL: tuple[dict[str, Any], Converter] = (
+    {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 38, "scale": 10},
+    _to_decimal_string,
+)
+
+
+def _typed_entry(data_type: str, singer_decimal: bool) -> tuple[dict[str, Any], Converter]:
+    entry = _entry(data_type)
+    return _SINGER_DECIMAL if singer_decimal and entry is _NUMBER else entry
+
+
+def json_schema(data_type: str, *, singer_decimal: bool = False) -> dict[str, Any]:
     """JSON Schema of a column of this dataType; a fresh dict, safe for the caller to modify."""
-    schema = _entry(data_type)[0]
+    schema = _typed_entry(data_type, singer_decimal)[0]
     return {key: list(val) if isinstance(val, list) else val for key, val in schema.items()}
 
 
-def converter(data_type: str) -> Converter:
+def converter(data_type: str, *, singer_decimal: bool = False) -> Converter:
     """Function turning one raw non-null export value of this dataType into its JSON value."""
-    return _entry(data_type)[1]
+    return _typed_entry(data_type, singer_decimal)[1]
 
 
 def is_exportable(data_type: str) -> bool:

@@ -62,14 +62,14 @@ def snake_case(text: str) -> str:
     return text
 
 
-def json_value_converter(data_type: str) -> t.Callable[[t.Any], t.Any]:
+def json_value_converter(data_type: str, *, singer_decimal: bool = False) -> t.Callable[[t.Any], t.Any]:
     """Types a native JSON attribute value like a file value of the same ``dataType``.
 
     Built once per column. A value that does not fit its declared type is kept as text in
     text columns and dropped (None) in typed ones, rather than failing the whole run.
     """
-    convert = converter(data_type)
-    is_text = json_schema(data_type)["type"][0] == "string"
+    convert = converter(data_type, singer_decimal=singer_decimal)
+    is_text = json_schema(data_type, singer_decimal=singer_decimal)["type"][0] == "string"
 
     def to_json(value: t.Any) -> t.Any:
         if value is None:
@@ -121,6 +121,7 @@ class ActivityTypeStream(ActivityFamilyStream):
         self.activity_type_id = int(activity_type["id"])
         base = activity_schema()["properties"]
         properties = dict(base)
+        singer_decimal = bool(tap.config.get("use_singer_decimal"))
         #: (column, attribute display name, converter) of each typed attribute column.
         self.attribute_columns: list[tuple[str, str, t.Callable[[t.Any], t.Any]]] = []
         #: The primary attribute's column, its converter, and whether it holds the value's id.
@@ -134,8 +135,8 @@ class ActivityTypeStream(ActivityFamilyStream):
                 column = f"{snake_case(str(attribute['name']))}_{suffix}"
                 suffix += 1
             data_type = str(attribute.get("dataType") or "string")
-            properties[column] = json_schema(data_type)
-            to_json = json_value_converter(data_type)
+            properties[column] = json_schema(data_type, singer_decimal=singer_decimal)
+            to_json = json_value_converter(data_type, singer_decimal=singer_decimal)
             if attribute is primary:
                 holds_id = properties[column]["type"][0] == "integer"
                 self.primary_column = (column, to_json, holds_id)

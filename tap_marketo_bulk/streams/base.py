@@ -15,6 +15,7 @@ import time
 import typing as t
 
 from singer_sdk import Stream
+from singer_sdk import singerlib as singer
 from singer_sdk.helpers._typing import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
@@ -229,6 +230,25 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             and not maps[0].flattening_enabled
             and maps[0].stream_alias == self.name
             and self.ABORT_AT_RECORD_COUNT is None
+        )
+
+    def _generate_schema_messages(self) -> t.Iterator[singer.SchemaMessage]:
+        """SCHEMA from the discovered schema, so keywords the SDK's catalog model drops
+        (``precision``/``scale`` of ``x-singer.decimal``) reach the target; only the selected
+        properties, as the SDK sends. With stream maps the SDK builds it."""
+        if not self.fast_path():
+            yield from super()._generate_schema_messages()
+            return
+        properties = {
+            name: schema
+            for name, schema in self.schema["properties"].items()
+            if self.mask.get(("properties", name), True)
+        }
+        yield singer.SchemaMessage(
+            self.name,
+            {**self.schema, "properties": properties},
+            self.primary_keys,
+            [self.replication_key] if self.replication_key else None,
         )
 
     def deselected_properties(self) -> list[str]:

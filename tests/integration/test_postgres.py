@@ -324,3 +324,40 @@ def test_meltano_run_into_postgres_then_incremental_upsert(
     assert starts[0].startswith("2024-04-01T00:00:00"), starts
     state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])
     assert state["singer_state"]["bookmarks"]["leads"]["replication_key_value"].startswith("2024-04-10T00:00:00")
+
+
+def test_meltano_select_of_single_fields_and_exact_singer_decimals(
+    meltano: Meltano, postgres: PostgresServer, sandbox: SandboxServer
+) -> None:
+    """Meltano's ``select`` of single lead fields reaches Marketo's ``fields``; with
+    ``use_singer_decimal`` currency lands in NUMERIC(38,10), exactly."""
+    pg, sb = postgres, sandbox
+    selected = ["leads.id", "leads.email", "leads.customCurrency", "leads.customPercent"]
+    meltano(
+        "run",
+        "tap-marketo-bulk",
+        "target-postgres",
+        TAP_MARKETO_BULK_END_DATE=FIRST_END,
+        TAP_MARKETO_BULK_USE_SINGER_DECIMAL="true",
+        TAP_MARKETO_BULK__SELECT=json.dumps(selected),
+    )
+    # Marketo was asked for exactly the selection plus the replication key (also the filter).
+    bodies = [b for method, path, b in sb.requests if path == "/bulk/v1/leads/export/create.json"]
+    assert bodies and all(
+        b["fields"] == ["id", "email", "updatedAt", "customCurrency", "customPercent"] for b in bodies
+    ), bodies
+    assert {path for _, path, _ in sb.requests if "/export/create.json" in path} == {
+        "/bulk/v1/leads/export/create.json"
+    }
+    columns = column_types(pg, "leads")
+    assert {name: kind for name, kind in columns.items() if not name.startswith("_sdc")} == {
+        "id": "bigint",
+        "email": "text",
+        "updatedAt": TS,
+        "customCurrency": "numeric(38,10)",
+        "customPercent": "numeric(38,10)",
+    }
+    assert count(pg, "leads") == len({ld["id"] for ld in sb.data.leads})
+    big = next(ld for ld in sb.data.leads if ld["customCurrency"] == Decimal("123456789012.34"))
+    assert Decimal(lead_value(pg, columns, big["id"], "customCurrency")) == Decimal("123456789012.34")
+    assert Decimal(lead_value(pg, columns, big["id"], "customPercent")) == Decimal("12.3456")

@@ -17,7 +17,7 @@ import pytest
 
 from tap_marketo_bulk.sandbox.app import SandboxServer
 
-from .conftest import discover
+from .conftest import BIN, discover
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +93,49 @@ def test_every_discovered_property_maps_to_the_expected_snowflake_type(
     for row in table:
         print(" | ".join(row))
     assert not problems, "\n".join(problems)
+
+
+def test_use_singer_decimal_gives_exact_snowflake_decimals(
+    sandbox: SandboxServer, tmp_path: Path, snowflake_python: str
+) -> None:
+    """Currency, percent and float become DECIMAL(38, 10) from the SCHEMA messages the tap sends.
+
+    The catalog from --discover cannot show it (singer-sdk 0.54's catalog model drops
+    ``precision``/``scale``); the SCHEMA messages, which targets create tables from, carry them.
+    """
+    config = {
+        "client_id": sandbox.options.client_id,
+        "client_secret": sandbox.options.client_secret,
+        "base_url": sandbox.url,
+        "start_date": "2024-01-01T00:00:00Z",
+        "end_date": "2024-02-01T00:00:00Z",
+        "poll_interval_seconds": 0.05,
+        "use_singer_decimal": True,
+        "activity_type_streams": True,
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    tap = BIN / "tap-marketo-bulk"
+    out = subprocess.run(
+        [str(tap) if tap.exists() else "tap-marketo-bulk", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    schemas = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"type":"SCHEMA"')]
+    catalog = {"streams": [{"tap_stream_id": m["stream"], "schema": m["schema"]} for m in schemas]}
+    assert {"leads", "program_members", "activities"} <= {s["tap_stream_id"] for s in catalog["streams"]}
+
+    mapped = snowflake_columns(snowflake_python, catalog)
+    mapped.pop("_versions")
+    decimals = {
+        (stream["tap_stream_id"], name): mapped[stream["tap_stream_id"]][name]["type"]
+        for stream in catalog["streams"]
+        for name, schema in stream["schema"]["properties"].items()
+        if schema.get("format") == "x-singer.decimal"
+    }
+    assert {("leads", "annualRevenue"), ("leads", "customCurrency"), ("leads", "customPercent")} <= set(decimals)
+    assert set(decimals.values()) == {"DECIMAL(38, 10)"}
+    floats = [key for stream in mapped.values() for key, entry in stream.items() if entry.get("type") == "FLOAT"]
+    assert floats == []

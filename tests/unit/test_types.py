@@ -185,3 +185,25 @@ def test_is_exportable():
     assert types.is_exportable("Formula") is False
     for data_type in [*STRING_TYPES, "integer", "float", "boolean", "date", "datetime", "x"]:
         assert types.is_exportable(data_type) is True
+
+
+@pytest.mark.parametrize("data_type", ["currency", "percent", "float"])
+def test_singer_decimal_mode_gives_exact_strings_with_precision(data_type: str) -> None:
+    assert types.json_schema(data_type, singer_decimal=True) == {
+        "type": ["string", "null"],
+        "format": "x-singer.decimal",
+        "precision": 38,
+        "scale": 10,
+    }
+    convert = types.converter(data_type, singer_decimal=True)
+    assert convert("123456789012.34") == "123456789012.34"
+    assert convert("-0.5") == "-0.5"
+    assert convert("1E+3") == "1000"
+    with pytest.raises(ValueError):
+        convert("abc")
+
+
+def test_singer_decimal_mode_leaves_other_types_alone() -> None:
+    assert types.json_schema("integer", singer_decimal=True) == {"type": ["integer", "null"]}
+    assert types.converter("integer", singer_decimal=True)("42") == 42
+    assert types.json_schema("string", singer_decimal=True) == {"type": ["string", "null"]}

@@ -234,7 +234,7 @@ class ActivityFeed:
                 key=lambda s: isinstance(s, ActivitiesStream),
             )
             since = {s.name: format_timestamp(starts[s.name]) for s in targets if starts[s.name] > window.start}
-            for row in caller.records_in(export_file):
+            for row in caller.emitted_records(export_file):
                 own = None
                 for stream in targets:
                     if since and stream.name in since and row["activityDate"] < since[stream.name]:

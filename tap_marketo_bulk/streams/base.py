@@ -133,7 +133,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         records = 0
         started = time.monotonic()
         for export_file in self.exported_files(requests):
-            yield from self.records_in(export_file)
+            yield from self.emitted_records(export_file)
             records += max(export_file.number_of_records, 0)
             window = export_file.request.window
             remaining[window] -= 1
@@ -174,6 +174,21 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             self.write_state()
 
         return self.marketo.exports.run(requests, known_jobs=known, on_change=remember)
+
+    def emitted_records(self, export_file: ExportFile) -> t.Iterator[dict]:
+        """:meth:`records_in`, then one progress line: records and records/s of the file."""
+        started = time.monotonic()
+        yield from self.records_in(export_file)
+        seconds = time.monotonic() - started
+        records = max(export_file.number_of_records, 0)
+        self.logger.info(
+            "Export %s %s: %d records emitted in %.1f s (%.0f records/s)",
+            export_file.request.describe(),
+            export_file.export_id,
+            records,
+            seconds,
+            records / seconds if seconds > 0 else 0.0,
+        )
 
     def records_in(self, export_file: ExportFile) -> t.Iterator[dict]:
         """Typed rows of one verified export file, minus rows of the next window."""

@@ -14,12 +14,12 @@ import logging
 import threading
 import time
 import typing as t
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import backoff
 import requests
 
-from tap_marketo_bulk import errors
+from tap_marketo_bulk import errors, interrupts
 
 LOGGER = logging.getLogger("tap_marketo_bulk.client")
 
@@ -158,6 +158,7 @@ class MarketoClient:
             max_value=backoff_max_seconds,
             jitter=backoff.full_jitter,
             on_backoff=self._log_retry,
+            giveup=lambda _exc: interrupts.requested(),  # a stop is not delayed by backoff
             logger=None,
         )
         self._send = self._retrying(self._send_once)
@@ -269,7 +270,7 @@ class MarketoClient:
 
     def _install_redaction(self) -> None:
         """Redact our secrets from HTTP library loggers and from every root handler."""
-        redact = RedactSecrets(lambda: (self._client_secret, self._token))
+        redact = RedactSecrets(lambda: (self._client_secret, quote_plus(self._client_secret), self._token))
         for name in HTTP_LOGGERS:
             logging.getLogger(name).addFilter(redact)
         for handler in logging.getLogger().handlers:

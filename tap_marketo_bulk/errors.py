@@ -104,5 +104,6 @@ class ExportBudgetReached(MarketoError):
     """The run would spend more than ``export_quota_budget_mb``; stopped before the next job."""
 
 
-class Interrupted(MarketoError):
-    """SIGINT/SIGTERM: the run stopped after cancelling its jobs and emitting STATE."""
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM. Not an ``Exception``: no ``except Exception`` (ours, the SDK's or a
+    library's) may swallow it or log it as an unexpected error on the way out."""

@@ -10,7 +10,6 @@ processing, polling and reading.
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -25,7 +24,7 @@ from pathlib import Path
 import requests
 import urllib3
 
-from tap_marketo_bulk import errors
+from tap_marketo_bulk import errors, interrupts
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:
@@ -138,15 +137,13 @@ class ExportRunner:
     bytes_downloaded: int = 0
     largest_file: int = 0
     _quota_stop: errors.MarketoError | None = None
-    _critical: int = 0
-    _pending_interrupt: BaseException | None = None
 
     # --- lifecycle calls --------------------------------------------------------------
 
     def create(self, request: ExportRequest, attempt: int = 1) -> ExportJob:
         """Create the job (status ``Created``); Marketo validates the body here."""
-        envelope = self.client.post(f"/bulk/v1/{request.entity}/export/create.json", request.body)
-        result = envelope["result"][0]
+        path = f"/bulk/v1/{request.entity}/export/create.json"
+        result = first_result(self.client.post(path, request.body), path)
         job = ExportJob(
             request=request,
             export_id=result["exportId"],
@@ -168,13 +165,13 @@ class ExportRunner:
         except errors.ExportQueueFull:
             return False
         job.enqueued = True
-        self._update(job, envelope["result"][0])
+        self._update(job, first_result(envelope, job.path("enqueue.json")))
         return True
 
     def refresh(self, job: ExportJob) -> str:
         """Ask Marketo for the job's status and remember the details."""
         envelope = self.client.get(job.path("status.json"))
-        self._update(job, envelope["result"][0])
+        self._update(job, first_result(envelope, job.path("status.json")))
         return job.status
 
     def cancel(self, job: ExportJob) -> None:
@@ -239,33 +236,12 @@ class ExportRunner:
             keep_created = True
             raise
         finally:
-            with self.critical():
+            with interrupts.held():
                 for job in in_flight:
                     if not (keep_created and job.status == "Created"):
                         self.cancel(job)
                 for export_id in reusable.values():
                     self._cancel_stale(export_id)
-
-    @contextlib.contextmanager
-    def critical(self) -> t.Iterator[None]:
-        """A section a signal must not cut: a job created but not yet remembered would be
-        lost to both the cleanup and the next run. An interrupt raised meanwhile is held
-        back until the section ends (see :meth:`interrupt`)."""
-        self._critical += 1
-        try:
-            yield
-        finally:
-            self._critical -= 1
-        if not self._critical and self._pending_interrupt is not None:
-            pending, self._pending_interrupt = self._pending_interrupt, None
-            raise pending
-
-    def interrupt(self, exc: BaseException) -> None:
-        """From a signal handler: raise ``exc`` now, or when the critical section ends."""
-        if self._critical:
-            self._pending_interrupt = exc
-            return
-        raise exc
 
     def usage(self) -> str:
         """What this run spent, for quota messages and the end-of-run summary."""
@@ -300,7 +276,7 @@ class ExportRunner:
                         raise self._budget_reached(request)
                     upcoming = itertools.chain([request], upcoming)
                     break
-                with self.critical():
+                with interrupts.held():
                     in_flight.append(self._attach_or_create(request, reusable))
                     changed()
                     consumed = False
@@ -313,7 +289,7 @@ class ExportRunner:
                 return
             if self._quota_stop is not None and not in_flight[0].enqueued:
                 raise self._quota_stop
-            export_file = self._completed_file(in_flight)
+            export_file = self._completed_file(in_flight, changed)
             try:
                 yield export_file
             finally:
@@ -321,10 +297,10 @@ class ExportRunner:
             in_flight.popleft()
             consumed = True
 
-    def _completed_file(self, in_flight: collections.deque[ExportJob]) -> ExportFile:
+    def _completed_file(self, in_flight: collections.deque[ExportJob], changed: t.Callable[[], None]) -> ExportFile:
         """Wait for the first job and download its file; recreate it if the file is gone."""
         while True:
-            head = self._wait_until_completed(in_flight)
+            head = self._wait_until_completed(in_flight, changed)
             try:
                 return self.download(head)
             except errors.NotFound:
@@ -333,8 +309,9 @@ class ExportRunner:
                     head.request.describe(),
                     head.export_id,
                 )
-                with self.critical():
+                with interrupts.held():
                     in_flight[0] = self.create(head.request, attempt=head.attempt + 1)
+                    changed()
 
     def _attach_or_create(self, request: ExportRequest, reusable: dict[str, str]) -> ExportJob:
         """Use the job an interrupted run left for this request if Marketo still has it."""
@@ -423,7 +400,9 @@ class ExportRunner:
                 self._quota_stop = exc
                 return
 
-    def _wait_until_completed(self, in_flight: collections.deque[ExportJob]) -> ExportJob:
+    def _wait_until_completed(
+        self, in_flight: collections.deque[ExportJob], changed: t.Callable[[], None]
+    ) -> ExportJob:
         """Poll the first job until it completes; recreate it if it fails, a few times."""
         while True:
             head = in_flight[0]
@@ -433,8 +412,9 @@ class ExportRunner:
                 if status == "Completed":
                     return head
                 if status in {"Failed", "Cancelled"}:
-                    with self.critical():
+                    with interrupts.held():
                         in_flight[0] = self._replace_failed(head)
+                        changed()
                     continue
             waited = self.clock() - head.created_at
             if waited > self.job_timeout:
@@ -572,6 +552,15 @@ class ExportRunner:
                     continue
                 break
         return f"sha256:{digest.hexdigest()}", written
+
+
+def first_result(envelope: t.Mapping[str, t.Any], path: str) -> dict[str, t.Any]:
+    """The job object of a bulk answer; an answer without one is Marketo's fault, said so."""
+    result = envelope.get("result")
+    if not result or not isinstance(result[0], dict):
+        msg = f"{path}: Marketo answered success without a job in 'result'; retry the run later"
+        raise errors.TransientServerError(msg)
+    return result[0]
 
 
 def _verification_problem(

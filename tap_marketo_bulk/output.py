@@ -16,6 +16,8 @@ import typing as t
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
+from tap_marketo_bulk import interrupts
+
 #: Decimals as JSON numbers (exact currency and percent values), like the SDK's msgspec writer.
 ENCODER = msgspec.json.Encoder(decimal_format="number")
 
@@ -26,39 +28,32 @@ FLUSH_BYTES = 1 << 16
 _pending = bytearray()
 
 
-_flushing = False
-
-
 def flush() -> None:
     """Write the collected RECORD lines; called before any other message, so order holds.
 
-    A signal handler's STATE may arrive mid-flush: it then skips the flush (the guard), which
-    is safe because pending lines belong to the unfinished window, which no STATE covers yet.
+    Interrupts are held during the write: a signal never leaves half a line on stdout.
     """
-    global _flushing
-    if not _pending or _flushing:
+    if not _pending:
         return
-    _flushing = True
-    try:
+    with interrupts.held():
         data = bytes(_pending)
         del _pending[:]
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-    finally:
-        _flushing = False
 
 
 class OrderedMsgSpecWriter(MsgSpecWriter):
     """The SDK's msgspec writer for SCHEMA/STATE/... messages, after the pending RECORD lines.
 
-    A STATE message must never overtake the records it covers; every SDK message, including
-    the STATE written from a signal handler, goes through here and flushes them first.
+    A STATE message must never overtake the records it covers; every SDK message goes through
+    here and flushes them first.
     """
 
     def write_message(self, message: t.Any) -> None:
-        """Flush pending RECORD lines, then write the message."""
-        flush()
-        super().write_message(message)
+        """Flush pending RECORD lines, then write the message, with no interrupt in between."""
+        with interrupts.held():
+            flush()
+            super().write_message(message)
 
 
 class RecordLines:

@@ -12,6 +12,7 @@ from singer_sdk import typing as th
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.client import normalize_base_url
+from tap_marketo_bulk.windows import parse_timestamp
 
 SETTINGS_SCHEMA = th.PropertiesList(
     th.Property(
@@ -201,10 +202,9 @@ SETTINGS_SCHEMA = th.PropertiesList(
 
 def _parse_datetime(value: t.Any) -> dt.datetime | None:
     try:
-        parsed = dt.datetime.fromisoformat(str(value))
+        return parse_timestamp(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:

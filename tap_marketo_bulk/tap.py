@@ -12,7 +12,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
-from tap_marketo_bulk import errors
+from tap_marketo_bulk import errors, interrupts
 from tap_marketo_bulk.client import MarketoClient
 from tap_marketo_bulk.exports import ExportRunner
 from tap_marketo_bulk.output import OrderedMsgSpecWriter
@@ -35,7 +35,7 @@ from tap_marketo_bulk.streams.reference import (
     list_programs,
 )
 from tap_marketo_bulk.types import converter, is_exportable, json_schema
-from tap_marketo_bulk.windows import to_utc
+from tap_marketo_bulk.windows import parse_timestamp, to_utc
 
 if t.TYPE_CHECKING:
     import click
@@ -109,7 +109,7 @@ class TapMarketoBulk(Tap):
         """End of this run's range: ``end_date`` or the time the run started, for all streams."""
         end = self.config.get("end_date")
         if end:
-            return to_utc(dt.datetime.fromisoformat(end))
+            return parse_timestamp(end)
         return to_utc(dt.datetime.now(dt.timezone.utc))
 
     # --- what Marketo describes, fetched once per run -----------------------------------
@@ -302,19 +302,20 @@ class TapMarketoBulk(Tap):
     # --- command line -----------------------------------------------------------------
 
     def _handle_termination(self, signum: int, frame: t.Any) -> None:
-        """SIGINT/SIGTERM: emit the last good STATE, then unwind so jobs in flight are cancelled.
+        """SIGINT/SIGTERM: stop at the next safe point; jobs in flight are cancelled on the way out.
 
-        Unlike the SDK's default (exit 0), the run ends non-zero: it did not finish.
+        Unlike the SDK's default (write STATE from the handler, exit 0), nothing is written
+        here: every bookmark was emitted at its window's end, and a write from a handler
+        could cut a line in half. The run ends non-zero: it did not finish.
         """
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)  # a second signal stops at once
-        self._state_writer.write_state(self.state)
         name = signal.Signals(signum).name
         msg = (
-            f"interrupted by {name}: the last STATE was emitted and export jobs still in flight "
-            "are cancelled; run again with that STATE to resume from the last finished window"
+            f"interrupted by {name}: the last STATE emitted holds the last finished window and "
+            "export jobs still in flight are cancelled; run again with that STATE to resume"
         )
-        self.exports.interrupt(errors.Interrupted(msg))
+        interrupts.interrupt(errors.Interrupted(msg))
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
@@ -323,7 +324,7 @@ class TapMarketoBulk(Tap):
         sdk_hook = command.excepthook  # type: ignore[attr-defined]
 
         def excepthook(exc_type: type[BaseException], exc: BaseException, tb: t.Any) -> None:
-            if isinstance(exc, errors.MarketoError):
+            if isinstance(exc, (errors.MarketoError, errors.Interrupted)):
                 cls.logger.error("tap-marketo-bulk stopped: %s", exc)
                 return
             sdk_hook(exc_type, exc, tb)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from tap_marketo_bulk.types import parse_marketo_datetime
+
 UTC = dt.timezone.utc
 
 
@@ -43,6 +45,18 @@ class Window:
 def format_timestamp(value: dt.datetime) -> str:
     """UTC, second precision, ``Z`` suffix: the form Marketo's filters and files use."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(value: str) -> dt.datetime:
+    """A date-time setting or bookmark as aware UTC, whole seconds.
+
+    Takes ``2024-01-01T00:00:00Z`` (which ``datetime.fromisoformat`` only reads from Python
+    3.11 on), any offset, or a bare date (midnight UTC); raises ValueError otherwise.
+    """
+    text = str(value).strip()
+    if len(text) == 10:
+        return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    return to_utc(parse_marketo_datetime(text))
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:

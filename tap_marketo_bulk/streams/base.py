@@ -22,7 +22,7 @@ from singer_sdk.mapper import SameRecordTransform
 from tap_marketo_bulk import output
 from tap_marketo_bulk.output import RecordLines
 from tap_marketo_bulk.reader import read_export
-from tap_marketo_bulk.windows import Window, format_timestamp, plan_windows, to_utc
+from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.exports import ExportFile, ExportJob, ExportRequest
@@ -83,11 +83,11 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
     def bookmark(self) -> dt.datetime | None:
         """This stream's bookmark from STATE (the end of its last fully emitted window)."""
         value = self.stream_state.get("replication_key_value")
-        return to_utc(dt.datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
+        return parse_timestamp(value) if value else None
 
     def start_date(self) -> dt.datetime:
         """The ``start_date`` setting, in UTC."""
-        return to_utc(dt.datetime.fromisoformat(self.config["start_date"]))
+        return parse_timestamp(self.config["start_date"])
 
     def windows_between(self, start: dt.datetime | None) -> list[Window]:
         """Windows of at most ``window_days`` from ``start`` to the end of the range."""

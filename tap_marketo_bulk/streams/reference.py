@@ -11,6 +11,7 @@ import typing as t
 from singer_sdk import Stream
 from singer_sdk import typing as th
 
+from tap_marketo_bulk import errors
 from tap_marketo_bulk.types import parse_marketo_datetime
 from tap_marketo_bulk.windows import format_timestamp
 
@@ -149,7 +150,10 @@ class DeletedLeadsStream(MarketoRestStream):
         token = self.marketo.client.get(
             "/rest/v1/activities/pagingtoken.json",
             {"sinceDatetime": format_timestamp(since)},
-        )["nextPageToken"]
+        ).get("nextPageToken")
+        if not token:
+            msg = "/rest/v1/activities/pagingtoken.json: Marketo answered without a nextPageToken"
+            raise errors.TransientServerError(msg)
         while True:
             envelope = self.marketo.client.get(
                 "/rest/v1/activities/deletedleads.json",

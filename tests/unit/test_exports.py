@@ -396,12 +396,28 @@ def test_quota_refusal_behind_the_first_job_delivers_the_first_then_stops(reques
     assert cancel_e2.call_count == 0
 
 
-def test_an_interrupt_during_a_critical_section_waits_for_its_end(runner) -> None:
+def test_an_interrupt_during_a_held_section_waits_for_its_end(monkeypatch) -> None:
+    from tap_marketo_bulk import interrupts
+
+    # The module keeps process-wide state; restore it for the tests that follow.
+    monkeypatch.setattr(interrupts, "_requested", False)
+    monkeypatch.setattr(interrupts, "_pending", None)
     stop = errors.Interrupted("interrupted by SIGTERM")
     steps = []
-    with pytest.raises(errors.Interrupted), runner.critical():
-        runner.interrupt(stop)
+    with pytest.raises(errors.Interrupted), interrupts.held():
+        interrupts.interrupt(stop)
         steps.append("create finished and remembered")
     assert steps == ["create finished and remembered"]
+    assert interrupts.requested()
     with pytest.raises(errors.Interrupted):
-        runner.interrupt(stop)  # outside a critical section: at once
+        interrupts.interrupt(stop)  # outside a held section: at once
+
+
+def test_an_error_in_a_held_section_is_not_replaced_by_the_held_interrupt(monkeypatch) -> None:
+    from tap_marketo_bulk import interrupts
+
+    monkeypatch.setattr(interrupts, "_requested", False)
+    monkeypatch.setattr(interrupts, "_pending", None)
+    with pytest.raises(errors.ExportQuotaExhausted), interrupts.held():
+        interrupts.interrupt(errors.Interrupted("interrupted by SIGTERM"))
+        raise errors.ExportQuotaExhausted("quota")

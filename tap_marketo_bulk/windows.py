@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import typing as t
 
 from tap_marketo_bulk.types import parse_marketo_datetime
 
@@ -66,9 +67,10 @@ def to_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(UTC).replace(microsecond=0)
 
 
-def plan_windows(start: dt.datetime, end: dt.datetime, days: int) -> list[Window]:
+def plan_windows(start: dt.datetime, end: dt.datetime, days: int, cuts: t.Iterable[dt.datetime] = ()) -> list[Window]:
     """Split ``[start, end)`` into contiguous windows of at most ``days`` days.
 
+    ``cuts`` are instants where a window must end (windows of an earlier, interrupted run).
     Returns no window when ``start >= end`` (nothing new since the bookmark).
     """
     if not 1 <= days <= 31:
@@ -76,10 +78,15 @@ def plan_windows(start: dt.datetime, end: dt.datetime, days: int) -> list[Window
         raise ValueError(msg)
     start, end = to_utc(start), to_utc(end)
     step = dt.timedelta(days=days)
+    pending_cuts = sorted({to_utc(cut) for cut in cuts if start < to_utc(cut) < end})
     windows: list[Window] = []
     cursor = start
     while cursor < end:
         upper = min(cursor + step, end)
+        while pending_cuts and pending_cuts[0] <= cursor:
+            pending_cuts.pop(0)
+        if pending_cuts and pending_cuts[0] < upper:
+            upper = pending_cuts.pop(0)
         windows.append(Window(cursor, upper))
         cursor = upper
     return windows

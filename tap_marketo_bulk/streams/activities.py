@@ -219,7 +219,7 @@ class ActivityFeed:
         self._ran = True
         members = self.members()
         starts = {stream.name: stream.bookmark() or stream.start_date() for stream in members}
-        windows = caller.windows_between(min(starts.values()))
+        windows = caller.windows_between(min(starts.values()), self.streams)
         for stream in members:
             if stream is not caller:
                 stream._write_schema_message()

@@ -89,11 +89,21 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         """The ``start_date`` setting, in UTC."""
         return parse_timestamp(self.config["start_date"])
 
-    def windows_between(self, start: dt.datetime | None) -> list[Window]:
-        """Windows of at most ``window_days`` from ``start`` to the end of the range."""
+    def windows_between(self, start: dt.datetime | None, siblings: t.Iterable[BulkExportStream] = ()) -> list[Window]:
+        """Windows of at most ``window_days`` from ``start`` to the end of the range.
+
+        Windows of jobs an interrupted run left in STATE are planned again as they were (the
+        last one ended at that run's "now"), so the same requests find those jobs again.
+        """
         begin = to_utc(start) if start else self.start_date()
         days = int(self.config.get("window_days", 31))
-        return plan_windows(begin, self.marketo.range_end, days)
+        ends = [
+            parse_timestamp(entry["window"].split("..")[1])
+            for stream in (self, *siblings)
+            for entry in stream.stream_state.get(JOBS_KEY, [])
+            if ".." in entry.get("window", "")
+        ]
+        return plan_windows(begin, self.marketo.range_end, days, cuts=ends)
 
     def selected_fields(self, always: t.Iterable[str] = ()) -> list[str]:
         """Selected properties in schema order, plus keys, replication key and ``always``.

@@ -93,3 +93,31 @@ def test_sigkill_then_reattach(make_sandbox, leads_catalog):
     # emitted, so the union has no duplicates (beyond the boundary lead of a clean run).
     assert_records_equal(unique_by_id(run1.records() + run2.records(), sb), truth_leads(sb))
     assert [b for b in run2.bookmarks() if b][-1] == WINDOW_ENDS[-1]
+
+
+def test_sigkill_during_a_run_ending_now_reattaches_to_its_last_window(make_sandbox, leads_catalog):
+    """A daily run's last window ends at "now", which differs on the next run: the job the
+    killed run left in STATE must still be found, not paid for again."""
+    import datetime as dt
+
+    sb = make_sandbox(min_processing_seconds=2.0)
+    config = base_config(sb, **POLL)
+    config.pop("end_date", None)  # the window ends at the time the run starts
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = {"bookmarks": {"leads": {"replication_key": "updatedAt", "replication_key_value": since}}}
+    proc = TapProcess(config, leads_catalog, state=state)
+    try:
+        proc.wait_for(lambda messages: any(jobs_in_flight(m["value"]) for m in messages if m["type"] == "STATE"))
+        proc.send(signal.SIGKILL)
+        run1 = proc.finish(timeout=30)
+    finally:
+        proc.kill()
+    (left,) = jobs_in_flight(run1.last_state)
+    assert left["window"].startswith(since)
+
+    run2 = run_tap(config, leads_catalog, state=run1.last_state)
+    assert run2.returncode == 0, run2.describe()
+    assert "re-attached" in run2.stderr, run2.describe()
+    windows = [window_of_request(b) for b in create_bodies(sb)]
+    assert windows.count(since) == 1, windows  # the killed run's job served the second run
+    assert bookmark(run2.last_state) > left["window"].split("..")[1]

@@ -60,3 +60,16 @@ def test_quota_reset_is_next_midnight_in_chicago() -> None:
     assert quota_reset_text(dt.datetime(2024, 1, 15, 5, 59, tzinfo=UTC)).startswith(
         "it resets at midnight US Central (2024-01-15 06:00 UTC, in 0 h 01 min)"
     )
+
+
+def test_cuts_end_windows_where_an_interrupted_run_ended_them() -> None:
+    # The last run planned [Jan 1, Feb 1) and [Feb 1, Feb 10 12:00) ("now" then); this run's
+    # "now" is later, yet both windows come back unchanged so their jobs can be re-attached.
+    cut = at(10, 2, hour=12)
+    windows = plan_windows(at(1), at(20, 3), 31, cuts=[at(1, 2), cut, at(1, 1), at(1, 6)])
+    assert [(w.start_at, w.end_at) for w in windows] == [
+        ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"),
+        ("2024-02-01T00:00:00Z", "2024-02-10T12:00:00Z"),
+        ("2024-02-10T12:00:00Z", "2024-03-12T12:00:00Z"),
+        ("2024-03-12T12:00:00Z", "2024-03-20T00:00:00Z"),
+    ]

@@ -226,6 +226,7 @@ class ExportRunner:
                 on_change(list(in_flight))
 
         keep_created = False
+        keep_reusable = False
         self._quota_stop = None
         try:
             yield from self._pipeline(upcoming, in_flight, reusable, changed)
@@ -235,13 +236,18 @@ class ExportRunner:
             # quota resets, re-attaches to them.
             keep_created = True
             raise
+        except errors.UnsupportedFilter:
+            # The stream retries with another filter: the earlier run's jobs may be its own.
+            keep_reusable = True
+            raise
         finally:
             with interrupts.held():
                 for job in in_flight:
                     if not (keep_created and job.status == "Created"):
                         self.cancel(job)
-                for export_id in reusable.values():
-                    self._cancel_stale(export_id)
+                if not keep_reusable:
+                    for export_id in reusable.values():
+                        self._cancel_stale(export_id)
 
     def usage(self) -> str:
         """What this run spent, for quota messages and the end-of-run summary."""

@@ -169,13 +169,18 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         ``siblings`` are streams fed by the same jobs, whose STATE may hold such ids too.
         """
         state = self.stream_state
+        siblings = list(siblings)
+        # Read, not removed: a run that ends before its first job (a 1035 probe, a quota)
+        # leaves them for the attempt or run that follows.
         known = {
             entry["key"]: entry["exportId"]
             for stream in (self, *siblings)
-            for entry in stream.stream_state.pop(JOBS_KEY, [])
+            for entry in stream.stream_state.get(JOBS_KEY, [])
         }
 
         def remember(jobs: list[ExportJob]) -> None:
+            for sibling in siblings:
+                sibling.stream_state.pop(JOBS_KEY, None)
             if jobs:
                 state[JOBS_KEY] = [job.state_entry() for job in jobs]
             else:

@@ -6,10 +6,20 @@ import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
-from tap_marketo_bulk.streams.base import BulkExportStream
+from tap_marketo_bulk.streams.base import JOBS_KEY, BulkExportStream
+from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.windows import Window
+
+
+#: STATE of a createdAt pass over the whole history still under way: the end of its last
+#: finished window. An interrupted pass (quota, budget, signal) resumes there next run
+#: instead of starting over and spending the same export quota again.
+SWEEP_KEY = "created_at_sweep_until"
+#: STATE: the filter this subscription was found to need, so an unfinished createdAt pass
+#: is continued without probing updatedAt again.
+FILTER_KEY = "filter"
 
 
 class LeadsStream(BulkExportStream):
@@ -34,10 +44,31 @@ class LeadsStream(BulkExportStream):
         return self.filter_type
 
     def plan(self, context: t.Mapping | None) -> list[Window | None]:
-        """From the bookmark for updatedAt; the whole history for createdAt."""
+        """From the bookmark for updatedAt; for createdAt the whole history, resuming a pass
+        an earlier run left unfinished."""
+        state = self.stream_state
+        if self._may_fall_back and state.get(FILTER_KEY) == "createdAt" and (SWEEP_KEY in state or JOBS_KEY in state):
+            self.logger.info("Continuing the createdAt pass over the lead history an earlier run began.")
+            self.filter_type = "createdAt"
+            self._may_fall_back = False
         if self.filter_type == "createdAt":
-            return list(self.windows_between(None))
+            until = state.get(SWEEP_KEY)
+            return list(self.windows_between(parse_timestamp(until) if until else None))
         return super().plan(context)
+
+    def set_bookmark(self, window: Window) -> None:
+        """createdAt windows advance the pass; the bookmark moves when the pass is complete."""
+        if self.filter_type != "createdAt":
+            super().set_bookmark(window)
+            return
+        state = self.stream_state
+        state[FILTER_KEY] = "createdAt"
+        if window.end < self.marketo.range_end:
+            state[SWEEP_KEY] = format_timestamp(window.end)
+            self.state_manager.is_flushed = False
+        else:
+            state.pop(SWEEP_KEY, None)
+            super().set_bookmark(window)
 
     def export_requests(self, windows: t.Sequence[Window | None]) -> t.Iterator[ExportRequest]:
         """One lead export per window, asking only for the selected fields."""

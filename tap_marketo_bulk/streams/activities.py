@@ -8,6 +8,7 @@ streams never costs ten times the jobs or the export quota.
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import json
 import re
@@ -218,7 +219,8 @@ class ActivityFeed:
             return
         self._ran = True
         members = self.members()
-        starts = {stream.name: stream.bookmark() or stream.start_date() for stream in members}
+        # Like the SDK's get_starting_timestamp: the later of the bookmark and start_date.
+        starts = {stream.name: max(stream.bookmark() or stream.start_date(), stream.start_date()) for stream in members}
         windows = caller.windows_between(min(starts.values()), self.streams)
         for stream in members:
             if stream is not caller:
@@ -234,6 +236,9 @@ class ActivityFeed:
                 key=lambda s: isinstance(s, ActivitiesStream),
             )
             since = {s.name: format_timestamp(starts[s.name]) for s in targets if starts[s.name] > window.start}
+            for stream in targets:
+                if stream is not caller and stream._lines is not None:
+                    stream._lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
             for row in caller.emitted_records(export_file):
                 own = None
                 for stream in targets:
@@ -250,4 +255,5 @@ class ActivityFeed:
                     yield own
             for stream in targets:
                 stream.set_bookmark(window)
+            caller.state_manager.is_flushed = False  # also when only siblings moved
             caller.write_state()

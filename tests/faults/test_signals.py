@@ -120,4 +120,4 @@ def test_sigkill_during_a_run_ending_now_reattaches_to_its_last_window(make_sand
     assert "re-attached" in run2.stderr, run2.describe()
     windows = [window_of_request(b) for b in create_bodies(sb)]
     assert windows.count(since) == 1, windows  # the killed run's job served the second run
-    assert bookmark(run2.last_state) > left["window"].split("..")[1]
+    assert bookmark(run2.last_state) >= left["window"].split("..")[1]  # same second: no new window

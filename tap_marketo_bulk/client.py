@@ -74,6 +74,16 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+#: Failed attempts to reach the identity endpoint, before any token, that mean "wrong base_url".
+UNREACHABLE_AT_START = 3
+
+
+def _is_name_resolution(exc: BaseException) -> bool:
+    """Whether a connection error is a host name that does not resolve (a typo in base_url)."""
+    text = repr(exc)
+    return "NameResolutionError" in text or "Name or service not known" in text or "nodename nor servname" in text
+
+
 #: Shorter strings are not secrets worth redacting (and would mangle every message).
 MIN_SECRET_LENGTH = 6
 
@@ -147,6 +157,10 @@ class MarketoClient:
         self.session.headers["User-Agent"] = user_agent
         self._token: str | None = None
         self._token_expires_at = 0.0
+        #: Whether the identity endpoint ever answered: before that, a host that cannot be
+        #: reached is most likely a wrong base_url, reported at once instead of retried.
+        self._authenticated = False
+        self._unreachable = 0
         self._token_lock = threading.Lock()
         #: Calls made by this run, reported in the end-of-run summary and quota messages.
         self.calls_made = 0
@@ -242,6 +256,15 @@ class MarketoClient:
             try:
                 response = self.session.get(f"{self.root}/identity/oauth/token", params=params, timeout=self.timeout)
             except requests.RequestException as exc:
+                self._unreachable += 1
+                if not self._authenticated and (self._unreachable >= UNREACHABLE_AT_START or _is_name_resolution(exc)):
+                    host = urlsplit(self.root).netloc
+                    msg = (
+                        f"Cannot reach {host} ({type(exc).__name__}). Check base_url: the REST "
+                        "endpoint from Marketo Admin > Web Services, e.g. "
+                        "https://123-ABC-456.mktorest.com/rest; and this machine's network."
+                    )
+                    raise errors.ConfigError(msg) from None
                 raise self._connection_error(exc, "/identity/oauth/token") from None
             if response.status_code in {400, 401, 403}:
                 msg = (
@@ -262,6 +285,7 @@ class MarketoClient:
                 )
                 raise errors.AuthenticationFailed(msg)
             self._token = token
+            self._authenticated = True
             life = float(body.get("expires_in", 3600))
             self._token_expires_at = time.monotonic() + life - TOKEN_EXPIRY_MARGIN_SECONDS
             return token

@@ -47,6 +47,9 @@ class TapMarketoBulk(Tap):
     name = "tap-marketo-bulk"
     package_name = "tap-marketo-bulk"
     config_jsonschema = SETTINGS_SCHEMA
+    #: Streams and schemas come from the instance's describe endpoints, so --discover needs
+    #: valid settings: the SDK then validates them before discovery too.
+    dynamic_catalog = True
     #: msgspec encoding, and RECORD lines of the fast path always written before STATE.
     message_writer_class = OrderedMsgSpecWriter
     #: The SDK's defaults without BATCH: its batch path collects records apart from our

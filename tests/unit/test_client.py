@@ -123,12 +123,28 @@ def test_http_5xx_is_retried_then_raised(requests_mock, client, status) -> None:
     assert api.call_count == 3
 
 
-def test_connection_error_message_has_no_url_query(requests_mock, client) -> None:
-    requests_mock.get(TOKEN_URL, exc=requests.ConnectionError(f"{TOKEN_URL}?client_secret={SECRET}"))
-    with pytest.raises(errors.TransientServerError) as caught:
+def test_unreachable_host_before_any_token_names_base_url_without_the_secret(requests_mock, client) -> None:
+    token_calls = requests_mock.get(TOKEN_URL, exc=requests.ConnectionError(f"{TOKEN_URL}?client_secret={SECRET}"))
+    with pytest.raises(errors.ConfigError) as caught:
         client.get("/rest/v1/x.json")
     assert SECRET not in str(caught.value)
-    assert "ConnectionError talking to 123-ABC-456.mktorest.com" in str(caught.value)
+    assert str(caught.value).startswith("Cannot reach 123-ABC-456.mktorest.com (ConnectionError). Check base_url")
+    assert token_calls.call_count == 3
+
+
+def test_connection_errors_after_authentication_are_retried(requests_mock, client) -> None:
+    requests_mock.get(TOKEN_URL, json=token_body())
+    api = requests_mock.get(
+        f"{ROOT}/rest/v1/x.json",
+        [{"exc": requests.ConnectionError(f"{ROOT}/rest/v1/x.json?secret={SECRET}")}, {"json": {"success": True}}],
+    )
+    client.get("/rest/v1/x.json")  # authenticates
+    api2 = requests_mock.get(
+        f"{ROOT}/rest/v1/y.json",
+        [{"exc": requests.ConnectionError("reset")}, {"json": {"success": True, "result": [2]}}],
+    )
+    assert client.get("/rest/v1/y.json")["result"] == [2]
+    assert api.call_count == 2 and api2.call_count == 2
 
 
 @pytest.mark.parametrize(

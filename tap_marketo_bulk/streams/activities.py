@@ -229,19 +229,19 @@ class ActivityFeed:
         for export_file in caller.exported_files(list(self.requests(windows)), siblings):
             window = export_file.request.window
             assert window is not None
-            # Members whose bookmark this window reaches; those that copy rows come first, as
-            # writing a record removes its deselected properties in place.
-            targets = sorted(
-                (s for s in members if window.end > starts[s.name]),
-                key=lambda s: isinstance(s, ActivitiesStream),
-            )
+            # Members whose bookmark this window reaches.
+            targets = [s for s in members if window.end > starts[s.name]]
             since = {s.name: format_timestamp(starts[s.name]) for s in targets if starts[s.name] > window.start}
             for stream in targets:
                 if stream is not caller and stream._lines is not None:
                     stream._lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
+            # Routing built once per file: a row visits its own type stream (first: it copies
+            # the row) and the streams taking every type, however many types are selected.
+            everyone = [s for s in targets if not isinstance(s, ActivityTypeStream)]
+            routes = {s.activity_type_id: [s, *everyone] for s in targets if isinstance(s, ActivityTypeStream)}
             for row in caller.emitted_records(export_file):
                 own = None
-                for stream in targets:
+                for stream in routes.get(row["activityTypeId"], everyone):
                     if since and stream.name in since and row["activityDate"] < since[stream.name]:
                         continue
                     record = stream.shape(row)

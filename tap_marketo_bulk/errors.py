@@ -14,6 +14,13 @@ from zoneinfo import ZoneInfo
 QUOTA_ZONE = ZoneInfo("America/Chicago")
 
 
+def quota_day_start(now: dt.datetime | None = None) -> dt.datetime:
+    """Start of Marketo's current quota day (midnight US Central), in UTC."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    local = now.astimezone(QUOTA_ZONE)
+    return dt.datetime.combine(local.date(), dt.time(), QUOTA_ZONE).astimezone(dt.timezone.utc)
+
+
 def quota_reset_text(now: dt.datetime | None = None) -> str:
     """When Marketo's daily quotas reset, in words: midnight US Central, in UTC and from now."""
     now = now or dt.datetime.now(dt.timezone.utc)

@@ -25,6 +25,7 @@ import requests
 import urllib3
 
 from tap_marketo_bulk import errors, interrupts
+from tap_marketo_bulk.types import parse_marketo_datetime
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:
@@ -248,6 +249,32 @@ class ExportRunner:
                 if not keep_reusable:
                     for export_id in reusable.values():
                         self._cancel_stale(export_id)
+
+    def used_today_mb(self, entity: str) -> float | None:
+        """Export MB this API user's Completed jobs of ``entity`` used since midnight US Central.
+
+        From the job list (past 7 days, this API user's jobs only): the daily export quota
+        counts the same ``fileSize``. None when the list cannot be read; it is only reported.
+        """
+        since = errors.quota_day_start()
+        total = 0
+        token: str | None = None
+        try:
+            while True:
+                params: dict[str, t.Any] = {"status": "Completed", "batchSize": 300}
+                if token:
+                    params["nextPageToken"] = token
+                envelope = self.client.get(f"/bulk/v1/{entity}/export.json", params)
+                for job in envelope.get("result") or []:
+                    finished = job.get("finishedAt")
+                    if finished and parse_marketo_datetime(finished) >= since:
+                        total += int(job.get("fileSize") or 0)
+                token = envelope.get("nextPageToken")
+                if not envelope.get("moreResult") or not token:
+                    return total / 1_000_000
+        except (errors.MarketoError, ValueError) as exc:
+            LOGGER.info("Could not read today's export usage for %s: %s", entity, exc)
+            return None
 
     def usage(self) -> str:
         """What this run spent, for quota messages and the end-of-run summary."""

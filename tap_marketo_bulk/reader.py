@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +185,9 @@ def read_export(
     *,
     file_format: str = "CSV",
     drop: tuple[str, str] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Yield one dict per record of an export file, values converted per column.
+) -> Generator[dict[str, Any], None, int]:
+    """Yield one dict per record of an export file, values converted per column; return
+    how many were yielded.
 
     ``converters`` maps every expected column name to the function converting its raw
     non-null string (see :mod:`tap_marketo_bulk.types`); the header must contain exactly
@@ -217,7 +218,7 @@ def read_export(
         try:
             header = next(reader, None)
             if header is None:
-                return
+                return 0
             if not header:
                 raise MalformedExportFile(f"Export file {path.name}: the header line is blank.")
             _check_header(path, header, converters)
@@ -225,8 +226,10 @@ def read_export(
             convs = [converters[name] for name in columns]
             build = _compile_row_builder(columns, convs)
             drop_index, drop_raw = (columns.index(drop[0]), drop[1]) if drop else (0, None)
+            dropped = 0
             for record, row in enumerate(reader, 1):
                 if drop_raw is not None and len(row) > drop_index and row[drop_index] == drop_raw:
+                    dropped += 1
                     continue
                 try:
                     built = build(row)
@@ -235,6 +238,7 @@ def read_export(
                     # which one is left to this slow path so good rows pay nothing for it.
                     raise _row_error(path, record, reader.line_num, row, columns, convs, exc) from exc
                 yield built
+            return record - dropped
         except UnicodeDecodeError as exc:
             raise MalformedExportFile(
                 f"Export file {path.name}: not valid UTF-8 (text is decoded in blocks, so the "

@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import json
 import re
+import time
 import typing as t
 
 from tap_marketo_bulk.exports import ExportRequest
@@ -226,7 +227,9 @@ class ActivityFeed:
             if stream is not caller:
                 stream._write_schema_message()
         siblings = [stream for stream in self.streams if stream is not caller]
-        for export_file in caller.exported_files(list(self.requests(windows)), siblings):
+        requests = list(self.requests(windows))
+        started, rows = time.monotonic(), 0
+        for export_file in caller.exported_files(requests, siblings):
             window = export_file.request.window
             assert window is not None
             # Members whose bookmark this window reaches.
@@ -240,6 +243,7 @@ class ActivityFeed:
             everyone = [s for s in targets if not isinstance(s, ActivityTypeStream)]
             routes = {s.activity_type_id: [s, *everyone] for s in targets if isinstance(s, ActivityTypeStream)}
             for row in caller.emitted_records(export_file):
+                rows += 1
                 own = None
                 for stream in routes.get(row["activityTypeId"], everyone):
                     if since and stream.name in since and row["activityDate"] < since[stream.name]:
@@ -257,3 +261,4 @@ class ActivityFeed:
                 stream.set_bookmark(window)
             caller.state_manager.is_flushed = False  # also when only siblings moved
             caller.write_state()
+        caller.log_summary(len(windows), len(requests), rows, time.monotonic() - started)

@@ -143,20 +143,27 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         records = 0
         started = time.monotonic()
         for export_file in self.exported_files(requests):
-            yield from self.emitted_records(export_file)
-            records += max(export_file.number_of_records, 0)
+            records += yield from self.emitted_records(export_file)
             window = export_file.request.window
             remaining[window] -= 1
             if window is not None and remaining[window] == 0:
                 self.checkpoint(window)
+        self.log_summary(len(windows), len(requests), records, time.monotonic() - started)
+
+    def log_summary(self, windows: int, jobs: int, records: int, seconds: float) -> None:
+        """One line per stream at its end: windows, jobs, records, and export quota used."""
+        today = self.marketo.exports.used_today_mb(self.entity)
         self.logger.info(
-            "%s: %d windows, %d export jobs, %d exported records in %.1f s. %s",
+            "%s: %d windows, %d export jobs, %d exported records in %.1f s. %s%s",
             self.name,
-            len(windows),
-            len(requests),
+            windows,
+            jobs,
             records,
-            time.monotonic() - started,
+            seconds,
             self.marketo.exports.usage(),
+            f" Export quota used today by this API user's {self.entity} jobs: {today:.1f} MB."
+            if today is not None
+            else "",
         )
 
     def exported_files(
@@ -190,12 +197,14 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
 
         return self.marketo.exports.run(requests, known_jobs=known, on_change=remember)
 
-    def emitted_records(self, export_file: ExportFile) -> t.Iterator[dict]:
-        """:meth:`records_in`, then one progress line: records and records/s of the file."""
+    def emitted_records(self, export_file: ExportFile) -> t.Generator[dict, None, int]:
+        """:meth:`records_in`, then one progress line: records and records/s of the file.
+
+        Returns how many records the file gave (rows of the next window not counted).
+        """
         started = time.monotonic()
-        yield from self.records_in(export_file)
+        records = (yield from self.records_in(export_file)) or 0
         seconds = time.monotonic() - started
-        records = max(export_file.number_of_records, 0)
         self.logger.info(
             "Export %s %s: %d records emitted in %.1f s (%.0f records/s)",
             export_file.request.describe(),
@@ -204,6 +213,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             seconds,
             records / seconds if seconds > 0 else 0.0,
         )
+        return records
 
     def records_in(self, export_file: ExportFile) -> t.Iterator[dict]:
         """Typed rows of one verified export file, minus rows of the next window."""

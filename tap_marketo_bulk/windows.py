@@ -42,6 +42,12 @@ class Window:
     def __str__(self) -> str:
         return f"{self.start_at}..{self.end_at}"
 
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """The window of ``str(window)`` (as STATE keeps it for jobs in flight)."""
+        start, _, end = text.partition("..")
+        return cls(parse_timestamp(start), parse_timestamp(end))
+
 
 def format_timestamp(value: dt.datetime) -> str:
     """UTC, second precision, ``Z`` suffix: the form Marketo's filters and files use."""

@@ -98,12 +98,16 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         begin = to_utc(start) if start else self.start_date()
         days = int(self.config.get("window_days", 31))
         ends = [
-            parse_timestamp(entry["window"].split("..")[1])
+            Window.parse(entry["window"]).end
             for stream in (self, *siblings)
             for entry in stream.stream_state.get(JOBS_KEY, [])
-            if ".." in entry.get("window", "")
+            if "window" in entry
         ]
         return plan_windows(begin, self.marketo.range_end, days, cuts=ends)
+
+    def is_selected(self, name: str) -> bool:
+        """Whether the catalog selects this property (unlisted properties are selected)."""
+        return self.mask.get(("properties", name), True)
 
     def selected_fields(self, always: t.Iterable[str] = ()) -> list[str]:
         """Selected properties in schema order, plus keys, replication key and ``always``.
@@ -127,9 +131,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
                 self.name,
                 ", ".join(unknown),
             )
-        return [
-            name for name in self.schema["properties"] if name in required or self.mask.get(("properties", name), True)
-        ]
+        return [name for name in properties if name in required or self.is_selected(name)]
 
     def converters_for(self, columns: t.Iterable[str]) -> dict[str, Converter]:
         """The converters of the given file columns (built once at discovery)."""
@@ -279,11 +281,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         if not self.fast_path():
             yield from super()._generate_schema_messages()
             return
-        properties = {
-            name: schema
-            for name, schema in self.schema["properties"].items()
-            if self.mask.get(("properties", name), True)
-        }
+        properties = {name: schema for name, schema in self.schema["properties"].items() if self.is_selected(name)}
         yield singer.SchemaMessage(
             self.name,
             {**self.schema, "properties": properties},
@@ -291,14 +289,16 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             [self.replication_key] if self.replication_key else None,
         )
 
-    def deselected_properties(self) -> list[str]:
-        """Properties the export carries although deselected (keys, filter columns)."""
-        return [name for name in self.schema["properties"] if not self.mask.get(("properties", name), True)]
+    def record_lines(self) -> RecordLines:
+        """A fast RECORD writer that drops what the export carried although deselected
+        (the filter column, for instance)."""
+        deselected = [name for name in self.schema["properties"] if not self.is_selected(name)]
+        return RecordLines(self.name, deselected)
 
     def emit(self, record: dict) -> None:
         """Write one RECORD of this stream outside its own sync (activity family members)."""
         if self._lines is None and self.fast_path():
-            self._lines = RecordLines(self.name, self.deselected_properties())
+            self._lines = self.record_lines()
         if self._lines is not None:
             self._lines.write(record)
         else:
@@ -317,7 +317,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             yield from super()._sync_records(context, write_messages=write_messages)
             return
         self._write_starting_replication_value(context)  # what get_starting_timestamp reads
-        self._lines = RecordLines(self.name, self.deselected_properties())
+        self._lines = self.record_lines()
         write = self._lines.write
         counter = self.get_record_counter()
         timer = self.get_sync_timer()

@@ -73,3 +73,9 @@ def test_cuts_end_windows_where_an_interrupted_run_ended_them() -> None:
         ("2024-02-10T12:00:00Z", "2024-03-12T12:00:00Z"),
         ("2024-03-12T12:00:00Z", "2024-03-20T00:00:00Z"),
     ]
+
+
+def test_window_text_round_trip() -> None:
+    window = Window(at(1), at(10, 2, hour=12))
+    assert str(window) == "2024-01-01T00:00:00Z..2024-02-10T12:00:00Z"
+    assert Window.parse(str(window)) == window

@@ -2,14 +2,20 @@
 
 The SDK builds a ``RecordMessage`` per record, walks every key for deselected properties,
 calls stream maps and flushes stdout after each message. For bulk streams whose stream map is
-the identity none of that changes a byte of output, so each record becomes one
-``msgspec``-encoded line between a prefix and a suffix computed once per file. Streams with
+the identity none of that changes a byte of output, so records are collected per stream and
+encoded a batch at a time: msgspec writes a batch as newline-separated JSON in one call, and
+each newline becomes the end of one RECORD line and the start of the next (JSON text never
+holds a raw newline, so every newline in that output separates two records). Streams with
 stream maps or flattening keep the SDK's path (see ``BulkExportStream._sync_records``).
+
+Order: every message the SDK writes goes through :class:`OrderedMsgSpecWriter`, which first
+writes all collected records, so a STATE never overtakes the records it covers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import typing as t
 
@@ -21,25 +27,75 @@ from tap_marketo_bulk import interrupts
 #: Decimals as JSON numbers (exact currency and percent values), like the SDK's msgspec writer.
 ENCODER = msgspec.json.Encoder(decimal_format="number")
 
+#: Encoded lines are collected up to this size, then written in one call: a write per record
+#: costs more than encoding it when stdout is unbuffered, as it is under Meltano.
+FLUSH_BYTES = 1 << 18
+#: Records a writer collects before it encodes them: few enough to stay in the CPU cache.
+BATCH_RECORDS = 128
+#: Bytes read per block when copying a file of finished lines to stdout.
+COPY_BYTES = 1 << 20
 
-#: Lines are collected up to this size, then written in one call: a write per record costs more
-#: than encoding it when stdout is unbuffered, as it is under Meltano.
-FLUSH_BYTES = 1 << 16
 _pending = bytearray()
+#: Every RecordLines of this process, in creation order (see :func:`counts`).
+_writers: list[RecordLines] = []
+
+
+def spill() -> None:
+    """Encode the records every writer collected into the pending lines."""
+    for writer in _writers:
+        if writer.batch:
+            writer.spill()
 
 
 def flush() -> None:
-    """Write the collected RECORD lines; called before any other message, so order holds.
+    """Write all collected records; called before any other message, so order holds.
 
     Interrupts are held during the write: a signal never leaves half a line on stdout.
     """
-    if not _pending:
-        return
     with interrupts.held():
+        spill()
+        if not _pending:
+            return
         data = bytes(_pending)
         del _pending[:]
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
+
+
+def copy_lines(fd: int, size: int) -> None:
+    """Write the first ``size`` bytes of ``fd``, finished RECORD lines, to stdout.
+
+    Read by offset (another process may share the file position). Each block written ends at
+    a line end and is written with interrupts held, so a stop between blocks leaves only
+    whole lines behind.
+    """
+    flush()
+    offset = 0
+    while offset < size:
+        want = min(COPY_BYTES, size - offset)
+        while True:
+            block = os.pread(fd, want, offset)
+            if not block:
+                raise OSError(f"segment output ended at byte {offset} of {size}")
+            cut = len(block) if offset + len(block) >= size else block.rfind(b"\n") + 1
+            if cut:
+                break
+            want *= 2  # a line longer than the block
+        with interrupts.held():
+            sys.stdout.buffer.write(memoryview(block)[:cut])
+        offset += cut
+    sys.stdout.flush()
+
+
+def counts() -> list[int]:
+    """Records written so far by each writer of this process, in creation order."""
+    return [writer.count for writer in _writers]
+
+
+def add_counts(deltas: t.Sequence[int]) -> None:
+    """Add records another process wrote for these writers (same creation order)."""
+    for writer, delta in zip(_writers, deltas, strict=False):
+        writer.count += delta
 
 
 class OrderedMsgSpecWriter(MsgSpecWriter):
@@ -57,23 +113,45 @@ class OrderedMsgSpecWriter(MsgSpecWriter):
 
 
 class RecordLines:
-    """Encodes records of one stream as Singer RECORD lines for stdout."""
+    """Encodes records of one stream as Singer RECORD lines for stdout.
 
-    def __init__(self, stream: str, deselected: t.Iterable[str] = ()) -> None:
+    ``append`` (the list's own method: no Python call per record) collects a record;
+    :meth:`spill` encodes what was collected. :meth:`write` does both as needed.
+    """
+
+    def __init__(self, stream: str) -> None:
         self._prefix = b'{"type":"RECORD","stream":' + ENCODER.encode(stream) + b',"record":'
-        self._deselected = tuple(deselected)
+        self.batch: list[dict[str, t.Any]] = []
+        self.append = self.batch.append
+        #: RECORD lines encoded so far (the SDK's record_count metric).
+        self.count = 0
         self.stamp(dt.datetime.now(dt.timezone.utc))
+        _writers.append(self)
 
     def stamp(self, extracted_at: dt.datetime) -> None:
         """Set ``time_extracted`` for the following records (once per downloaded file)."""
+        self.spill()  # the records collected so far keep their own time
         stamp = extracted_at.astimezone(dt.timezone.utc).isoformat()
-        self._suffix = b',"time_extracted":' + ENCODER.encode(stamp) + b"}\n"
+        self._separator = b',"time_extracted":' + ENCODER.encode(stamp) + b"}\n" + self._prefix
 
     def write(self, record: dict[str, t.Any]) -> None:
-        """Add one RECORD line; removes the deselected properties the export had to carry."""
-        for name in self._deselected:
-            record.pop(name, None)
-        # One append of a whole line: a signal handler never sees half a line pending.
-        _pending.extend(self._prefix + ENCODER.encode(record) + self._suffix)
+        """Add one record."""
+        self.batch.append(record)
+        if len(self.batch) >= BATCH_RECORDS:
+            self.spill()
+
+    def spill(self) -> None:
+        """Encode the collected records into RECORD lines."""
+        batch = self.batch
+        if not batch:
+            return
+        lines = ENCODER.encode_lines(batch).replace(b"\n", self._separator)
+        # All lines in at once: a signal handler never sees half a line pending.
+        with interrupts.held():
+            _pending.extend(self._prefix)
+            _pending.extend(lines)
+            del _pending[-len(self._prefix) :]
+            self.count += len(batch)
+            batch.clear()
         if len(_pending) >= FLUSH_BYTES:
             flush()

@@ -1,11 +1,18 @@
 """Streaming parser of Marketo bulk export files into typed records.
 
-This is the tap's hot path: every exported record passes through :func:`read_export`, so the
-per-row work is kept to one tuple unpack and one dict display. Everything that depends only on
-the header (column order, which converter each column uses, which columns are plain text) is
-decided once per file; the per-row code is then generated for exactly that header (see
-:func:`_compile_row_builder`), so a row costs no Python-level loop, no per-column function call
-for text columns and no attribute or global lookups.
+This is the tap's hot path: every exported record passes through here, so the per-row work is
+kept to one tuple unpack and one dict display. Everything that depends only on the header
+(column order, which converter each column uses, which columns are plain text) is decided once
+per file; the per-row code is then generated for exactly that header (see :func:`_items`), so a
+row costs no Python-level loop, no per-column function call for text columns and no attribute
+or global lookups.
+
+Two ways to read a file:
+
+- :func:`read_export` yields one dict per record (the SDK's record path, and the tests);
+- :meth:`ExportReader.emit` hands each record to a sink from a generated loop and can read one
+  byte range of the file, so that several processes can share a large file
+  (:mod:`tap_marketo_bulk.segments`).
 
 File format (``MARKETO_API.md``): a header row, then one row per record, UTF-8, RFC 4180
 quoting (a value with the separator, a quote, CR or LF is quoted, inner quotes doubled), the
@@ -19,20 +26,38 @@ export itself cannot distinguish the two.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
+import io
+import itertools
+import os
 import sys
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tap_marketo_bulk.errors import MalformedExportFile
-from tap_marketo_bulk.types import INLINE, INLINE_NAMES
+import msgspec
 
-__all__ = ["read_export"]
+from tap_marketo_bulk.errors import MalformedExportFile
+from tap_marketo_bulk.types import INLINE, INLINE_NAMES, INLINE_RAW
+
+__all__ = ["ExportReader", "NotARecordBoundary", "Progress", "read_export"]
 
 _DELIMITERS = {"CSV": ",", "TSV": "\t", "SSV": " "}
 
 _NULL = "null"
+
+#: What an inline expression raises for a value off its fast form (the row is then rebuilt
+#: with the converters, which give the value or the reportable error).
+_INLINE_ERRORS = (ValueError, LookupError, ArithmeticError)
+
+#: The emit loop hands pending records on (``spill``) after this many rows (a power of two):
+#: few enough that a batch of records stays in the CPU cache until it is encoded.
+SPILL_EVERY = 128
+
+#: Bytes read per block when looking for record boundaries.
+_SCAN_BLOCK = 1 << 22
 
 
 def _raise_field_size_limit() -> None:
@@ -67,60 +92,160 @@ def _file_has_nul(path: Path) -> bool:
     return False
 
 
-def _compile_row_builder(
-    columns: list[str], converters: list[Callable[[str], Any]]
-) -> Callable[[list[str]], dict[str, Any]]:
-    """Build a function turning one csv row into a record dict, specialised to this header.
+def _items(
+    columns: list[str],
+    converters: list[Callable[[str], Any]],
+    namespace: dict[str, Any],
+    *,
+    raw: bool,
+    omit: frozenset[str] = frozenset(),
+) -> tuple[str, list[tuple[str, str, str]]]:
+    """Source pieces of the generated row code: the unpack target, and for each kept column
+    its key name, fast expression and slow expression (converters only).
 
-    The generated function looks like (for a text column ``k0`` and an integer column ``k1``)::
+    For a text column ``k0`` and an integer column ``k1`` they are ``v0, v1,`` and::
 
-        def build(row):
-            v0, v1, = row
-            try:
-                return {k0: None if v0 == "null" else v0,
-                        k1: None if v1 == "null" else _int(v1)}
-            except (ValueError, KeyError, ArithmeticError):
-                return {k0: None if v0 == "null" else v0,
-                        k1: None if v1 == "null" else c1(v1)}
+        ("k0", 'None if v0 == "null" else v0', 'None if v0 == "null" else v0')
+        ("k1", 'None if v1 == "null" else _int(v1)', 'None if v1 == "null" else c1(v1)')
 
-    The first dict uses the converters' inline forms (:data:`tap_marketo_bulk.types.INLINE`):
-    for well-formed values they give exactly the converter's result without a Python call; any
-    other value makes them defer to the converter or raise, and the row is then built again
-    with the converters alone, which return the same values or raise the reportable ValueError.
+    The fast expressions use the converters' inline forms (:data:`tap_marketo_bulk.types.INLINE`,
+    or :data:`~tap_marketo_bulk.types.INLINE_RAW` when ``raw``): for well-formed values they
+    give the converter's result without a Python call; any other value makes them defer to the
+    converter or raise, and the row is then built again with the slow expressions.
 
-    Tuple unpacking also checks the field count (ValueError on mismatch). Column names and
-    converters are passed in as bound names (``k0``, ``c1``), never pasted into the source, so
-    a header cannot inject code. ``str`` converters are skipped: ``str(s)`` is ``s`` itself.
+    Column names and converters are bound in ``namespace`` (``k0``, ``c1``), never pasted into
+    the source, so a header cannot inject code. ``str`` converters are skipped: ``str(s)`` is
+    ``s`` itself. Columns in ``omit`` are unpacked (the field count is still checked) but not
+    converted or kept.
     """
-    namespace: dict[str, Any] = dict(INLINE_NAMES)
+    inline = INLINE_RAW if raw else INLINE
+    namespace.update(INLINE_NAMES)
     unpack = []
-    fast_items = []
-    slow_items = []
+    items = []
     for index, (name, conv) in enumerate(zip(columns, converters, strict=True)):
         var = f"v{index}"
         unpack.append(var)
+        if name in omit:
+            continue
         namespace[f"k{index}"] = name
         if conv is str:
             slow = fast = var
         else:
             namespace[f"c{index}"] = conv
             slow = f"c{index}({var})"
-            template = INLINE.get(conv)
+            template = inline.get(conv)
             fast = template.format(v=var, c=f"c{index}") if template else slow
-        slow_items.append(f"k{index}: None if {var} == {_NULL!r} else {slow}")
-        fast_items.append(f"k{index}: None if {var} == {_NULL!r} else {fast}")
+        items.append(
+            (f"k{index}", f"None if {var} == {_NULL!r} else {fast}", f"None if {var} == {_NULL!r} else {slow}")
+        )
     # A trailing comma makes a one-column unpack a tuple unpack too.
+    return f"{', '.join(unpack)},", items
+
+
+def _dict_display(items: list[tuple[str, str, str]], which: int) -> str:
+    return "{" + ", ".join(f"{item[0]}: {item[which]}" for item in items) + "}"
+
+
+def _struct_call(items: list[tuple[str, str, str]], which: int) -> str:
+    return "_Record(" + ", ".join(item[which] for item in items) + ")"
+
+
+def _compile(source: str, namespace: dict[str, Any], name: str, columns: int) -> Callable[..., Any]:
+    # Safe: the source holds only generated identifiers, fixed templates and the "null" literal.
+    exec(compile(source, f"<{name} for {columns} columns>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
+
+
+def _compile_row_builder(
+    columns: list[str], converters: list[Callable[[str], Any]], *, raw: bool = False
+) -> tuple[Callable[[list[str]], dict[str, Any]], Callable[[list[str]], dict[str, Any]]]:
+    """``(build, slow)``: functions turning one csv row into a record dict, for this header.
+
+    ``build`` tries the fast display and falls back to the slow one; ``slow`` uses the
+    converters alone. Both raise ValueError for a wrong field count (the tuple unpack) and
+    ``slow`` for a value its converter rejects.
+    """
+    namespace: dict[str, Any] = {"_errors": _INLINE_ERRORS}
+    unpack, items = _items(columns, converters, namespace, raw=raw)
+    fast, slow = _dict_display(items, 1), _dict_display(items, 2)
     source = (
         "def build(row):\n"
-        f"    {', '.join(unpack)}, = row\n"
+        f"    {unpack} = row\n"
         "    try:\n"
-        f"        return {{{', '.join(fast_items)}}}\n"
-        "    except (ValueError, KeyError, ArithmeticError):\n"
-        f"        return {{{', '.join(slow_items)}}}\n"
+        f"        return {fast}\n"
+        "    except _errors:\n"
+        f"        return {slow}\n"
+        "def slow(row):\n"
+        f"    {unpack} = row\n"
+        f"    return {slow}\n"
     )
-    # Safe: the source holds only generated identifiers, fixed templates and the "null" literal.
-    exec(compile(source, f"<row builder for {len(columns)} columns>", "exec"), namespace)  # noqa: S102
-    return namespace["build"]
+    build = _compile(source, namespace, "build", len(columns))
+    return build, namespace["slow"]
+
+
+def _compile_emit_loop(
+    columns: list[str],
+    converters: list[Callable[[str], Any]],
+    *,
+    drop_index: int | None,
+    omit: frozenset[str],
+    struct: bool,
+) -> tuple[Callable[..., None], Callable[[list[str]], Any]]:
+    """The fast path's whole per-row loop, generated for this header.
+
+    ``run(rows, append, spill, rebuild, drop_raw, progress)`` builds each row with the raw
+    inline forms, hands the dict to ``append`` and calls ``spill`` every :data:`SPILL_EVERY`
+    rows. A row whose ``drop_index`` value is ``drop_raw`` is skipped before it is built. A row
+    off the fast forms goes to ``rebuild(row, record)``, which returns its dict, None to drop
+    it, or raises the reportable error. ``progress`` (a two-item list) receives the records
+    read and dropped, also when the loop ends by an exception. Also returns the matching slow
+    builder, for ``rebuild``.
+
+    With ``struct`` records are :mod:`msgspec` structs of the kept columns instead of dicts:
+    built by one positional call, encoded with their keys pre-encoded, freed without a hash
+    table, and not tracked by the garbage collector (they hold only strings, numbers and
+    ``None``). msgspec writes them exactly as the same dicts. For records nothing reads again.
+    """
+    namespace: dict[str, Any] = {"_errors": _INLINE_ERRORS}
+    unpack, items = _items(columns, converters, namespace, raw=True, omit=omit)
+    display = _dict_display
+    if struct:
+        fields = [(f"f{n}", object) for n in range(len(items))]
+        names = {f"f{n}": namespace[item[0]] for n, item in enumerate(items)}
+        namespace["_Record"] = msgspec.defstruct("Record", fields, rename=names, gc=False)
+        display = _struct_call
+    fast = display(items, 1)
+    lines = [
+        "def run(rows, append, spill, rebuild, drop_raw, progress):",
+        "    record, dropped = progress",
+        "    try:",
+        "        for row in rows:",
+        "            record += 1",
+        "            try:",
+        f"                {unpack} = row",
+    ]
+    if drop_index is not None:
+        lines += [
+            f"                if v{drop_index} == drop_raw:",
+            "                    dropped += 1",
+            "                    continue",
+        ]
+    lines += [
+        f"                built = {fast}",
+        "            except _errors:",
+        "                built = rebuild(row, record)",
+        "                if built is None:",
+        "                    dropped += 1",
+        "                    continue",
+        "            append(built)",
+        f"            if not record & {SPILL_EVERY - 1}:",
+        "                spill()",
+        "    finally:",
+        "        progress[0], progress[1] = record, dropped",
+    ]
+    lines += ["def slow(row):", f"    {unpack} = row", f"    return {display(items, 2)}"]
+    source = "\n".join(lines) + "\n"
+    return _compile(source, namespace, "run", len(columns)), namespace["slow"]
 
 
 def _check_header(path: Path, header: list[str], expected: Iterable[str]) -> None:
@@ -179,8 +304,307 @@ def _row_error(
     )
 
 
+class _ByteRange(io.RawIOBase):
+    """Bytes ``start``..``end`` of a file, read with ``pread`` (no shared file position)."""
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        super().__init__()
+        self._fd, self._pos, self._end = fd, start, end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), self._end - self._pos)
+        if size <= 0:
+            return 0
+        data = os.pread(self._fd, size, self._pos)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where reading a file got to: records read (rows of the next window included), rows
+    dropped as the next window's, and lines consumed (for error messages)."""
+
+    records: int = 0
+    dropped: int = 0
+    lines: int = 0
+
+    @property
+    def emitted(self) -> int:
+        """Records handed on."""
+        return self.records - self.dropped
+
+
+class NotARecordBoundary(Exception):
+    """A range read with ``strict`` quoting hit quoting outside RFC 4180 or ended inside a
+    quoted value, so its end may not be a record boundary; ``progress`` is how far it got."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(f"not a record boundary after record {progress.records}")
+        self.progress = progress
+
+
+class ExportReader:
+    """One export file: header checked and row code compiled once, rows read by byte range.
+
+    ``converters`` maps every expected column name to the function converting its raw
+    non-null string (see :mod:`tap_marketo_bulk.types`); the header must contain exactly
+    these columns, in any order. ``drop=(column, raw)`` skips rows whose raw value in
+    ``column`` is ``raw`` before they are built (the rows of the next window, see
+    :mod:`tap_marketo_bulk.windows`). ``omit`` names columns :meth:`emit` does not keep, and
+    ``struct`` makes it hand on msgspec structs instead of dicts (see :func:`_compile_emit_loop`).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        converters: Mapping[str, Callable[[str], Any]],
+        *,
+        file_format: str = "CSV",
+        drop: tuple[str, str] | None = None,
+        omit: Iterable[str] = (),
+        struct: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self.delimiter = _DELIMITERS[file_format.upper()]
+        except KeyError:
+            raise ValueError(
+                f"Unknown export file format {file_format!r}; expected one of {sorted(_DELIMITERS)}"
+            ) from None
+        self.has_nul = _file_has_nul(self.path)
+        self.size = self.path.stat().st_size
+        self.header = self._read_header()
+        #: Byte offset of the first data row: the end of the header record, or None when that
+        #: cannot be told from the bytes (then the file is only read as a whole).
+        self.data_start: int | None = None
+        #: Lines the header record takes (record line numbers in errors count them).
+        self.header_lines = 1
+        self.columns: list[str] = []
+        if self.header is None:
+            return
+        _check_header(self.path, self.header, converters)
+        self.columns = list(self.header)
+        self.converters = [converters[name] for name in self.columns]
+        self.build, self.slow = _compile_row_builder(self.columns, self.converters)
+        self.drop_index, self.drop_raw = (self.columns.index(drop[0]), drop[1]) if drop else (None, None)
+        self._run, self._slow_emit = _compile_emit_loop(
+            self.columns, self.converters, drop_index=self.drop_index, omit=frozenset(omit), struct=struct
+        )
+        header_end = self._header_end()
+        if header_end is not None:
+            self.data_start, self.header_lines = header_end
+
+    # --- text -------------------------------------------------------------------------
+
+    def _lines(self, handle: Iterable[str]) -> Iterable[str]:
+        return (line.replace("\x00", "") for line in handle) if self.has_nul else handle
+
+    def _csv(self, lines: Iterable[str], *, strict: bool = False) -> Any:
+        return csv.reader(lines, delimiter=self.delimiter, quotechar='"', doublequote=True, strict=strict)
+
+    def _read_header(self) -> list[str] | None:
+        # utf-8-sig: Marketo writes no BOM, but a file that passed through other tools may have one.
+        with self.path.open("r", encoding="utf-8-sig", newline="") as handle:
+            try:
+                header = next(self._csv(self._lines(handle)), None)
+            except UnicodeDecodeError as exc:
+                raise MalformedExportFile(
+                    f"Export file {self.path.name}: not valid UTF-8 in the header: {exc}"
+                ) from exc
+        if header is not None and not header:
+            raise MalformedExportFile(f"Export file {self.path.name}: the header line is blank.")
+        return header
+
+    def _header_end(self) -> tuple[int, int] | None:
+        """Byte offset just after the header record and its number of lines, checked by
+        parsing those bytes alone; None when they do not give exactly the header."""
+        end = self.boundary_after(0, 0)
+        if end is None:
+            return None
+        with self.path.open("rb") as raw:
+            text = raw.read(end).decode("utf-8-sig", errors="replace")
+        reader = self._csv(self._lines(io.StringIO(text, newline="")), strict=True)
+        try:
+            rows = list(reader)
+        except csv.Error:
+            return None
+        return (end, reader.line_num) if rows == [self.header] else None
+
+    def boundary_after(self, offset: int, start: int | None = None) -> int | None:
+        """The end of the first record ending at or after byte ``offset``: just past a LF with
+        an even number of quote characters between ``start`` (a record boundary) and it.
+
+        In RFC 4180 quoting every quote opens, closes or doubles inside a quoted value, so a
+        LF after an even number of them is outside any quoted value. Files that break that
+        rule are caught where the segments are read (strict parsing, see
+        :mod:`tap_marketo_bulk.segments`). None when the file ends first.
+        """
+        start = self.data_start if start is None else start
+        assert start is not None
+        quotes = 0
+        position = start
+        with self.path.open("rb") as raw:
+            raw.seek(start)
+            while block := raw.read(_SCAN_BLOCK):
+                at = max(0, offset - position)
+                if at < len(block):
+                    quotes += block.count(b'"', 0, at)
+                    while (newline := block.find(b"\n", at)) >= 0:
+                        quotes += block.count(b'"', at, newline)
+                        if quotes % 2 == 0:
+                            return position + newline + 1
+                        at = newline + 1
+                    quotes += block.count(b'"', at)
+                else:
+                    quotes += block.count(b'"')
+                position += len(block)
+        return None
+
+    def split(self, parts: int, min_bytes: int) -> list[tuple[int, int]]:
+        """Byte ranges of about equal size covering the data rows, each at least ``min_bytes``
+        and starting at a record boundary; one range (or none for no rows) when it cannot split."""
+        if self.data_start is None or self.data_start >= self.size:
+            return []
+        start = self.data_start
+        parts = max(1, min(parts, (self.size - start) // max(1, min_bytes)))
+        bounds = [start]
+        for k in range(1, parts):
+            target = start + (self.size - start) * k // parts
+            if target <= bounds[-1]:
+                continue
+            end = self.boundary_after(target, bounds[-1])
+            if end is None or end >= self.size:
+                break
+            bounds.append(end)
+        bounds.append(self.size)
+        return list(itertools.pairwise(bounds))
+
+    # --- reading ---------------------------------------------------------------------
+
+    def rows(self) -> Generator[dict[str, Any], None, int]:
+        """Yield one dict per record of the whole file; return how many were yielded."""
+        if self.header is None:
+            return 0
+        with self.path.open("r", encoding="utf-8-sig", newline="") as handle:
+            reader = self._csv(self._lines(handle))
+            next(reader)
+            record = dropped = 0
+            build, drop_index, drop_raw = self.build, self.drop_index, self.drop_raw
+            with self._errors_explained(reader, lambda: record, 0):
+                for record, row in enumerate(reader, 1):
+                    if drop_index is not None and len(row) > drop_index and row[drop_index] == drop_raw:
+                        dropped += 1
+                        continue
+                    try:
+                        built = build(row)
+                    except ValueError as exc:
+                        # Raised by the generated unpack (field count) or a converter; diagnosing
+                        # which one is left to this slow path so good rows pay nothing for it.
+                        raise _row_error(
+                            self.path, record, reader.line_num, row, self.columns, self.converters, exc
+                        ) from exc
+                    yield built
+            return record - dropped
+
+    def emit(
+        self,
+        append: Callable[[dict[str, Any]], Any],
+        spill: Callable[[], Any],
+        span: tuple[int, int] | None = None,
+        *,
+        base: Progress | None = None,
+        strict: bool = False,
+        skip: int = 0,
+    ) -> Progress:
+        """Hand each record of the file, or of the byte range ``span``, to ``append``.
+
+        ``base`` is the progress before ``span`` (record and line numbers in errors count from
+        it); ``strict`` makes the csv reader refuse quoting that RFC 4180 does not allow
+        (:mod:`tap_marketo_bulk.segments` uses it to prove that a range ended on a record
+        boundary). ``skip`` passes over that many records first (already handed on).
+        Returns the progress at the end, ``base`` included.
+        """
+        base = base or Progress()
+        progress = [base.records, base.dropped]
+        if self.header is None:
+            return Progress(*progress)
+        with self._open(span) as handle:
+            reader = self._csv(self._lines(handle), strict=strict)
+            if span is None:
+                next(reader)
+            for _ in range(skip):
+                if next(reader, None) is None:
+                    break
+                progress[0] += 1
+
+            def rebuild(row: list[str], record: int) -> dict[str, Any] | None:
+                if self.drop_index is not None and len(row) > self.drop_index and row[self.drop_index] == self.drop_raw:
+                    return None
+                try:
+                    return self._slow_emit(row)
+                except ValueError as exc:
+                    line = base.lines + reader.line_num
+                    raise _row_error(self.path, record, line, row, self.columns, self.converters, exc) from exc
+
+            try:
+                with self._errors_explained(reader, lambda: progress[0], base.lines):
+                    self._run(reader, append, spill, rebuild, self.drop_raw, progress)
+            except MalformedExportFile as exc:
+                if strict and isinstance(exc.__cause__, csv.Error):
+                    raise NotARecordBoundary(Progress(progress[0], progress[1])) from exc
+                raise
+            return Progress(progress[0], progress[1], base.lines + reader.line_num)
+
+    def _open(self, span: tuple[int, int] | None) -> Any:
+        if span is None:
+            return self.path.open("r", encoding="utf-8-sig", newline="")
+        return _RangeText(self.path, *span)
+
+    @contextlib.contextmanager
+    def _errors_explained(self, reader: Any, record: Callable[[], int], lines: int) -> Iterator[None]:
+        """Turn decoding and csv errors into :class:`MalformedExportFile` naming the record."""
+        try:
+            yield
+        except UnicodeDecodeError as exc:
+            raise MalformedExportFile(
+                f"Export file {self.path.name}: not valid UTF-8 (text is decoded in blocks, so the "
+                f"bad byte is at or after record {record() + 1}, line {lines + reader.line_num + 1}): {exc}"
+            ) from exc
+        except csv.Error as exc:
+            raise MalformedExportFile(
+                f"Export file {self.path.name}: unreadable record {record() + 1} "
+                f"(line {lines + reader.line_num}): {exc}"
+            ) from exc
+
+
+class _RangeText(io.TextIOWrapper):
+    """UTF-8 text of a byte range of a file, for the csv reader (``newline=""`` as csv wants)."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        try:
+            raw = io.BufferedReader(_ByteRange(self._fd, start, end), buffer_size=1 << 16)
+            super().__init__(raw, encoding="utf-8", newline="")
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
 def read_export(
-    path: Path,
+    path: Path | str,
     converters: Mapping[str, Callable[[str], Any]],
     *,
     file_format: str = "CSV",
@@ -189,62 +613,11 @@ def read_export(
     """Yield one dict per record of an export file, values converted per column; return
     how many were yielded.
 
-    ``converters`` maps every expected column name to the function converting its raw
-    non-null string (see :mod:`tap_marketo_bulk.types`); the header must contain exactly
-    these columns, in any order. The literal ``null`` becomes ``None`` without calling the
-    converter. NUL bytes are removed from values. An empty or header-only file yields nothing.
-
-    Raises :class:`MalformedExportFile` for a header that does not match ``converters``, a row
-    with the wrong number of fields, or a value its converter rejects (ValueError); the
-    message names the file, the record (1-based, header excluded), its line and the column.
-    The file is streamed row by row; memory does not grow with its size.
-
-    ``drop=(column, raw)`` skips rows whose raw value in ``column`` is ``raw`` before they are
-    built (the rows of the next window, see :mod:`tap_marketo_bulk.windows`).
+    The literal ``null`` becomes ``None`` without calling the converter. NUL bytes are removed
+    from values. An empty or header-only file yields nothing. Raises
+    :class:`MalformedExportFile` for a header that does not match ``converters``, a row with
+    the wrong number of fields, or a value its converter rejects (ValueError); the message
+    names the file, the record (1-based, header excluded), its line and the column. The file
+    is streamed row by row; memory does not grow with its size. See :class:`ExportReader`.
     """
-    path = Path(path)
-    try:
-        delimiter = _DELIMITERS[file_format.upper()]
-    except KeyError:
-        raise ValueError(f"Unknown export file format {file_format!r}; expected one of {sorted(_DELIMITERS)}") from None
-    has_nul = _file_has_nul(path)
-    # utf-8-sig: Marketo writes no BOM, but a file that passed through other tools may have one.
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        lines: Iterable[str] = handle
-        if has_nul:
-            lines = (line.replace("\x00", "") for line in handle)
-        reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True)
-        record = 0
-        try:
-            header = next(reader, None)
-            if header is None:
-                return 0
-            if not header:
-                raise MalformedExportFile(f"Export file {path.name}: the header line is blank.")
-            _check_header(path, header, converters)
-            columns = list(header)
-            convs = [converters[name] for name in columns]
-            build = _compile_row_builder(columns, convs)
-            drop_index, drop_raw = (columns.index(drop[0]), drop[1]) if drop else (0, None)
-            dropped = 0
-            for record, row in enumerate(reader, 1):
-                if drop_raw is not None and len(row) > drop_index and row[drop_index] == drop_raw:
-                    dropped += 1
-                    continue
-                try:
-                    built = build(row)
-                except ValueError as exc:
-                    # Raised by the generated unpack (field count) or a converter; diagnosing
-                    # which one is left to this slow path so good rows pay nothing for it.
-                    raise _row_error(path, record, reader.line_num, row, columns, convs, exc) from exc
-                yield built
-            return record - dropped
-        except UnicodeDecodeError as exc:
-            raise MalformedExportFile(
-                f"Export file {path.name}: not valid UTF-8 (text is decoded in blocks, so the "
-                f"bad byte is at or after record {record + 1}, line {reader.line_num + 1}): {exc}"
-            ) from exc
-        except csv.Error as exc:
-            raise MalformedExportFile(
-                f"Export file {path.name}: unreadable record {record + 1} (line {reader.line_num}): {exc}"
-            ) from exc
+    return (yield from ExportReader(path, converters, file_format=file_format, drop=drop).rows())

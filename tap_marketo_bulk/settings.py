@@ -192,6 +192,16 @@ SETTINGS_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "parse_processes",
+        th.IntegerType,
+        title="Parse Processes",
+        description=(
+            "Processes that parse one large export file together, 1..64; default: the CPUs "
+            "available to the tap, at most 4. Records keep the file's order; 1 parses in the "
+            "tap's process only."
+        ),
+    ),
+    th.Property(
         "temp_dir",
         th.StringType,
         title="Temp Dir",
@@ -227,6 +237,7 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         problems.append(f"end_date {config['end_date']} is not after start_date {config['start_date']}")
     _check_range(problems, config, "window_days", 1, 31, "Marketo allows 1..31 days")
     _check_range(problems, config, "max_jobs_in_flight", 1, 10, "Marketo queues 10 jobs")
+    _check_range(problems, config, "parse_processes", 1, 64, "1 parses in the tap's process only")
     problems.extend(activity_filter_problems(config))
     for name in (
         "poll_interval_seconds",

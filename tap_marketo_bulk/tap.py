@@ -12,7 +12,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
-from tap_marketo_bulk import errors, interrupts
+from tap_marketo_bulk import errors, interrupts, segments
 from tap_marketo_bulk.client import MarketoClient
 from tap_marketo_bulk.exports import ExportRunner
 from tap_marketo_bulk.output import OrderedMsgSpecWriter
@@ -89,6 +89,12 @@ class TapMarketoBulk(Tap):
             config["client_secret"],
             timeout=float(config.get("request_timeout_seconds", 300)),
         )
+
+    @functools.cached_property
+    def parse_processes(self) -> int:
+        """Processes per large export file (``parse_processes``, default: CPUs up to 4)."""
+        value = self.config.get("parse_processes")
+        return int(value) if value else segments.default_processes()
 
     @functools.cached_property
     def exports(self) -> ExportRunner:

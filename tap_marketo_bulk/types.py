@@ -20,13 +20,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 
-__all__ = ["INLINE", "INLINE_NAMES", "converter", "is_exportable", "json_schema", "parse_marketo_datetime"]
+__all__ = [
+    "INLINE",
+    "INLINE_NAMES",
+    "INLINE_RAW",
+    "converter",
+    "is_exportable",
+    "json_schema",
+    "parse_marketo_datetime",
+]
 
 Converter = Callable[[str], Any]
 
@@ -194,6 +203,9 @@ def _to_json_object(value: str) -> dict[str, Any]:
 # with the converters themselves, which return the value or raise the reportable error. ``{v}``
 # is the raw non-null value, ``c`` the column's converter; the other names are bound below.
 
+_JSON_RAW = msgspec.json.Decoder(msgspec.Raw)
+_JSON_NUMBER = msgspec.json.Decoder(float)
+
 #: Names the inline expressions use (bound into the generated code's namespace).
 INLINE_NAMES: dict[str, Any] = {
     "_int": int,
@@ -201,7 +213,16 @@ INLINE_NAMES: dict[str, Any] = {
     "_bools": _BOOLEANS_FAST,
     "_fd": _date_fromisoformat,
     "_fdt": _datetime_fromisoformat,
+    "_Raw": msgspec.Raw,
+    "_num": _JSON_NUMBER.decode,
+    "_json": _JSON_RAW.decode,
+    "_DIGITS": "0123456789",
+    "_LF": "\n",
+    "_CR": "\r",
 }
+
+# Python 3.11's fromisoformat reads the ``Z`` itself; 3.10's does not, so it gets the part before.
+_CANONICAL_DATETIME = "_fdt({v})" if sys.version_info >= (3, 11) else "_fdt({v}[:19])"
 
 INLINE: dict[Converter, str] = {
     # int() accepts exactly what _to_int tries first; "12.0" raises and takes the slow path.
@@ -209,13 +230,27 @@ INLINE: dict[Converter, str] = {
     # Every non-finite Decimal spelling (NaN, sNaN, Inf, Infinity) contains an n or N.
     _to_decimal: "(_Dec({v}) if 'n' not in {v} and 'N' not in {v} else {c}({v}))",
     _to_bool: "_bools[{v}]",
-    # Same position checks as _to_date; date objects are always true.
-    _to_date: "({v} if len({v}) == 10 and {v}[4] == '-' and {v}[7] == '-' and _fd({v}) else {c}({v}))",
-    # Same fast form as _to_datetime: YYYY-MM-DDTHH:MM:SSZ validated by the C parser.
+    # Same checks as _to_date: length 10, "-" at 4 and 7 ([4::3] picks exactly those), a real
+    # calendar date; date objects are always true.
+    _to_date: "({v} if len({v}) == 10 and {v}[4::3] == '--' and _fd({v}) else {c}({v}))",
+    # Same fast form as _to_datetime, YYYY-MM-DDTHH:MM:SSZ: the separators at 4, 7, 10, 13, 16
+    # and 19 in one slice, the digits and calendar checked by the C parser.
     _to_datetime: (
-        "({v} if len({v}) == 20 and {v}[19] == 'Z' and {v}[10] == 'T' and {v}[4] == '-' and {v}[7] == '-'"
-        " and {v}[13] == ':' and {v}[16] == ':' and _fdt({v}[:19]) else {c}({v}))"
+        f"({{v}} if len({{v}}) == 20 and {{v}}[4::3] == '--T::Z' and {_CANONICAL_DATETIME} else {{c}}({{v}}))"
     ),
+}
+
+#: Forms for the fast RECORD path, where values go straight to msgspec: text that already is
+#: valid JSON is written as it is (:class:`msgspec.Raw`) instead of being parsed into Python
+#: objects and encoded again. Each check makes sure the text is one JSON value of the column's
+#: type with no line break (a RECORD is one line): a number starts with ``-`` or a digit and
+#: ends with a digit, so it has no surrounding whitespace. Exactly the same JSON values result.
+INLINE_RAW: dict[Converter, str] = {
+    **INLINE,
+    _to_decimal: (
+        "(_Raw({v}) if {v}[-1] in _DIGITS and {v}[0] in '-0123456789' and _num({v}) is not None else {c}({v}))"
+    ),
+    _to_json_object: "(_json({v}) if {v}[:1] == '{{' and _LF not in {v} and _CR not in {v} else {c}({v}))",
 }
 
 

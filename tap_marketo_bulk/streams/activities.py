@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 import re
 import time
 import typing as t
+
+import msgspec
 
 from tap_marketo_bulk.exports import ExportRequest
 from tap_marketo_bulk.streams.base import BulkExportStream
@@ -40,6 +43,8 @@ ACTIVITY_COLUMNS: dict[str, str] = {
 ROUTING_COLUMNS = ("marketoGUID", "activityDate", "activityTypeId")
 #: Bulk export refuses "Delete Lead"; deletions come from the deleted_leads stream.
 DELETE_LEAD_TYPE_ID = 37
+#: Decodes ``attributes`` a type stream spreads into columns (the reader checked it is an object).
+_ATTRIBUTES = msgspec.json.Decoder(dict)
 
 
 def activity_schema() -> dict:
@@ -101,7 +106,13 @@ class ActivityFamilyStream(BulkExportStream):
 
     def shape(self, row: dict) -> dict | None:
         """This stream's record for a file row, or None when the row is not for it."""
-        return row
+        deselected = self.deselected()
+        return {key: value for key, value in row.items() if key not in deselected} if deselected else row
+
+    @functools.cache  # noqa: B019 (one per stream; the catalog's selection is fixed for the run)
+    def deselected(self) -> frozenset[str]:
+        """Computed once: :meth:`shape` asks for every row."""
+        return super().deselected()
 
     def export_requests(self, windows: t.Sequence[Window | None]) -> t.Iterator[ExportRequest]:
         """Built by the feed for the whole family."""
@@ -159,12 +170,16 @@ class ActivityTypeStream(ActivityFamilyStream):
             return None
         record = dict(row)
         attributes = row.get("attributes") or {}
+        if isinstance(attributes, msgspec.Raw):  # kept as JSON text on the fast path
+            attributes = _ATTRIBUTES.decode(attributes)
         for column, attribute, to_json in self.attribute_columns:
             record[column] = to_json(attributes.get(attribute))
         if self.primary_column:
             column, to_json, holds_id = self.primary_column
             by_id = row.get("primaryAttributeValueId")
             record[column] = by_id if holds_id and by_id is not None else to_json(row.get("primaryAttributeValue"))
+        for name in self.deselected():
+            record.pop(name, None)
         return record
 
 
@@ -208,6 +223,37 @@ class ActivityFeed:
             }
             yield ExportRequest("activities", body, window)
 
+    @staticmethod
+    def router(
+        caller: ActivityFamilyStream, targets: list[ActivityFamilyStream], since: dict[str, str]
+    ) -> t.Callable[[dict], dict | None] | None:
+        """The function giving the caller's record for a row and emitting the other members';
+        None when every row simply is the caller's record (``activities`` alone).
+
+        Built once per file: a row visits its own type stream (first: it copies the row) and
+        the streams taking every type, however many types are selected.
+        """
+        if targets == [caller] and not isinstance(caller, ActivityTypeStream) and not since:
+            return None
+        everyone = [s for s in targets if not isinstance(s, ActivityTypeStream)]
+        routes = {s.activity_type_id: [s, *everyone] for s in targets if isinstance(s, ActivityTypeStream)}
+
+        def route(row: dict) -> dict | None:
+            own = None
+            for stream in routes.get(row["activityTypeId"], everyone):
+                if since and stream.name in since and row["activityDate"] < since[stream.name]:
+                    continue
+                record = stream.shape(row)
+                if record is None:
+                    continue
+                if stream is caller:
+                    own = record
+                else:
+                    stream.emit(record)
+            return own
+
+        return route
+
     def records_for(self, caller: ActivityFamilyStream, context: t.Mapping | None) -> t.Iterator[dict]:
         """Yield the caller's rows and write the other members' rows, once per run.
 
@@ -235,30 +281,18 @@ class ActivityFeed:
             # Members whose bookmark this window reaches.
             targets = [s for s in members if window.end > starts[s.name]]
             since = {s.name: format_timestamp(starts[s.name]) for s in targets if starts[s.name] > window.start}
+            # The fast path needs every member on it: rows may be written by other processes.
+            fast = caller._lines is not None and all(s.fast_path() for s in targets)
             for stream in targets:
-                if stream is not caller and stream._lines is not None:
+                if fast and stream._lines is None:
+                    stream._lines = stream.record_lines()
+                if stream._lines is not None:
                     stream._lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
-            # Routing built once per file: a row visits its own type stream (first: it copies
-            # the row) and the streams taking every type, however many types are selected.
-            everyone = [s for s in targets if not isinstance(s, ActivityTypeStream)]
-            routes = {s.activity_type_id: [s, *everyone] for s in targets if isinstance(s, ActivityTypeStream)}
-            for row in caller.emitted_records(export_file):
-                rows += 1
-                own = None
-                for stream in routes.get(row["activityTypeId"], everyone):
-                    if since and stream.name in since and row["activityDate"] < since[stream.name]:
-                        continue
-                    record = stream.shape(row)
-                    if record is None:
-                        continue
-                    if stream is caller:
-                        own = record
-                    else:
-                        stream.emit(record)
-                if own is not None:
-                    yield own
+            route = self.router(caller, targets, since)
+            rows += yield from caller.emitted_records(export_file, route, fast=fast)
             for stream in targets:
                 stream.set_bookmark(window)
+            caller.count_records()
             caller.state_manager.is_flushed = False  # also when only siblings moved
             caller.write_state()
         caller.log_summary(len(windows), len(requests), rows, time.monotonic() - started)

@@ -19,9 +19,9 @@ from singer_sdk import singerlib as singer
 from singer_sdk.helpers._typing import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_marketo_bulk import output
+from tap_marketo_bulk import output, segments
 from tap_marketo_bulk.output import RecordLines
-from tap_marketo_bulk.reader import read_export
+from tap_marketo_bulk.reader import ExportReader, read_export
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
@@ -29,8 +29,8 @@ if t.TYPE_CHECKING:
     from tap_marketo_bulk.tap import TapMarketoBulk
 
 Converter = t.Callable[[str], t.Any]
-#: Records counted per metrics update on the fast path (the SDK's counter checks the clock).
-COUNTER_BATCH = 10_000
+#: A function taking a file row and returning the record this stream emits for it (None: none).
+Route = t.Callable[[dict], "dict | None"]
 #: Key of a stream's STATE listing its export jobs in flight (export id and request key).
 JOBS_KEY = "jobs_in_flight"
 
@@ -61,6 +61,9 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         self.marketo = tap
         #: The fast RECORD writer while this stream syncs on :meth:`fast_path`.
         self._lines: RecordLines | None = None
+        #: The SDK's record counter during a fast sync, and how much of ``_lines.count`` it has.
+        self._counter: t.Any = None
+        self._counted = 0
 
     # --- what entity streams provide ----------------------------------------------------
 
@@ -199,13 +202,31 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
 
         return self.marketo.exports.run(requests, known_jobs=known, on_change=remember)
 
-    def emitted_records(self, export_file: ExportFile) -> t.Generator[dict, None, int]:
-        """:meth:`records_in`, then one progress line: records and records/s of the file.
+    def emitted_records(
+        self, export_file: ExportFile, route: Route | None = None, *, fast: bool | None = None
+    ) -> t.Generator[dict, None, int]:
+        """The file's records, then one progress line: records and records/s of the file.
 
-        Returns how many records the file gave (rows of the next window not counted).
+        ``route`` turns each file row into this stream's record (None: not for this stream)
+        and may emit records of other streams. On the fast path (``fast``, by default whether
+        this stream syncs on it) the records are written here, in as many processes as
+        ``parse_processes`` allows, and nothing is yielded. Returns how many rows the file gave
+        (rows of the next window not counted).
         """
         started = time.monotonic()
-        records = (yield from self.records_in(export_file)) or 0
+        if self._lines is not None if fast is None else fast:
+            records = self.emit_file(export_file, route)
+        else:
+            records = 0
+            rows = self.records_in(export_file)
+            if route is None:
+                records = (yield from rows) or 0
+            else:
+                for row in rows:
+                    records += 1
+                    own = route(row)
+                    if own is not None:
+                        yield own
         seconds = time.monotonic() - started
         self.logger.info(
             "Export %s %s: %d records emitted in %.1f s (%.0f records/s)",
@@ -221,16 +242,57 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         """Typed rows of one verified export file, minus rows of the next window."""
         if export_file.path is None:
             return iter(())
-        if self._lines is not None:
-            self._lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
-        column = self.boundary_column()
-        window = export_file.request.window
         return read_export(
             export_file.path,
             self.file_converters(export_file),
             file_format=export_file.file_format,
-            drop=(column, window.end_at) if column and window else None,
+            drop=self.dropped_rows(export_file),
         )
+
+    def emit_file(self, export_file: ExportFile, route: Route | None) -> int:
+        """Write the RECORD lines of one verified file on the fast path; return its rows."""
+        if export_file.path is None:
+            return 0
+        lines = self._lines
+        assert lines is not None
+        lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
+        if route is None:
+            append, spill, omit = lines.append, lines.spill, self.deselected()
+        else:
+            write = lines.write
+
+            def append(row: dict) -> None:
+                own = route(row)
+                if own is not None:
+                    write(own)
+
+            spill, omit = output.spill, frozenset()
+        reader = ExportReader(
+            export_file.path,
+            self.file_converters(export_file),
+            file_format=export_file.file_format,
+            drop=self.dropped_rows(export_file),
+            omit=omit,
+            struct=route is None,  # records that nothing reads again
+        )
+        progress = segments.emit_file(
+            reader, append, spill, processes=self.marketo.parse_processes, temp_dir=self.config.get("temp_dir")
+        )
+        output.flush()
+        self.count_records()
+        return progress.emitted
+
+    def count_records(self) -> None:
+        """Bring the SDK's record counter up to the RECORD lines written on the fast path."""
+        if self._counter is not None and self._lines is not None:
+            self._counter.increment(self._lines.count - self._counted)
+            self._counted = self._lines.count
+
+    def dropped_rows(self, export_file: ExportFile) -> tuple[str, str] | None:
+        """``(column, raw value)`` of rows that belong to the next window, if visible."""
+        column = self.boundary_column()
+        window = export_file.request.window
+        return (column, window.end_at) if column and window else None
 
     def file_converters(self, export_file: ExportFile) -> dict[str, Converter]:
         """Converters for the columns the export file carries (its ``fields``)."""
@@ -290,10 +352,13 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         )
 
     def record_lines(self) -> RecordLines:
-        """A fast RECORD writer that drops what the export carried although deselected
-        (the filter column, for instance)."""
-        deselected = [name for name in self.schema["properties"] if not self.is_selected(name)]
-        return RecordLines(self.name, deselected)
+        """A fast RECORD writer for this stream."""
+        return RecordLines(self.name)
+
+    def deselected(self) -> frozenset[str]:
+        """Properties the catalog deselects; the export may still carry some (the filter
+        column, for instance), and the fast path leaves them out of records."""
+        return frozenset(name for name in self.schema["properties"] if not self.is_selected(name))
 
     def emit(self, record: dict) -> None:
         """Write one RECORD of this stream outside its own sync (activity family members)."""
@@ -319,20 +384,16 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         self._write_starting_replication_value(context)  # what get_starting_timestamp reads
         self._lines = self.record_lines()
         write = self._lines.write
-        counter = self.get_record_counter()
-        timer = self.get_sync_timer()
-        pending = 0
-        with counter, timer:
+        self._counter, self._counted = self.get_record_counter(), 0
+        with self._counter, self.get_sync_timer():
             try:
+                # Files are written by emit_file; only rows routed off the fast path come here.
                 for record in self.get_records(context):
                     write(record)
-                    pending += 1
-                    if pending == COUNTER_BATCH:
-                        counter.increment(pending)
-                        pending = 0
             finally:
                 output.flush()  # what was emitted stays emitted, even when the run fails
-            counter.increment(pending)
+            self.count_records()
+        self._counter = None
         self._finalize_state(self.stream_state)
         self._write_state_message()
         return

@@ -5,6 +5,9 @@
 Variants:
 
 ``current``  the tap exactly as installed (same as the ``tap-marketo-bulk`` console script).
+``segmented`` the same, but every export file of more than one row is parsed in segments
+             (``parse_processes`` of them, at least 2), however small: the output must not
+             change (``throughput.py --small``, ``tests/e2e/test_fast_path.py``).
 ``slow``     the SDK's default record path: ``TYPE_CONFORMANCE_LEVEL = RECURSIVE`` on every bulk
              stream and the default ``SingerWriter``; the reference output of ``--small``.
 
@@ -18,9 +21,12 @@ import sys
 
 
 def _tap_class(variant: str):
-    if variant == "current":
+    if variant in ("current", "segmented"):
+        from tap_marketo_bulk import segments
         from tap_marketo_bulk.tap import TapMarketoBulk
 
+        if variant == "segmented":
+            segments.MIN_SEGMENT_BYTES = 1
         return TapMarketoBulk
     if variant == "slow":
         from singer_sdk.helpers._typing import TypeConformanceLevel
@@ -34,7 +40,7 @@ def _tap_class(variant: str):
             message_writer_class = _singer_writer()
 
         return SlowTap
-    raise SystemExit(f"unknown variant {variant!r}; expected current or slow")
+    raise SystemExit(f"unknown variant {variant!r}; expected current, segmented or slow")
 
 
 def _singer_writer() -> type:
@@ -49,7 +55,12 @@ def main() -> None:
     tap = _tap_class(variant)
     profile = os.environ.get("BENCH_PROFILE")
     if not profile:
-        tap.cli()
+        if variant == "slow":
+            tap.cli()
+        else:
+            from tap_marketo_bulk.tap import main as tap_main
+
+            tap_main()
         return
     import cProfile
 

@@ -57,7 +57,7 @@ _INLINE_ERRORS = (ValueError, LookupError, ArithmeticError)
 SPILL_EVERY = 128
 
 #: Bytes read per block when looking for record boundaries.
-_SCAN_BLOCK = 1 << 22
+_SCAN_BLOCK = 1 << 20
 
 
 def _raise_field_size_limit() -> None:
@@ -332,6 +332,8 @@ class Progress:
     records: int = 0
     dropped: int = 0
     lines: int = 0
+    #: Processes that read the file (see :mod:`tap_marketo_bulk.segments`).
+    processes: int = 1
 
     @property
     def emitted(self) -> int:

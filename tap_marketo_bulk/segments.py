@@ -92,13 +92,15 @@ def emit_file(
     *,
     processes: int,
     temp_dir: str | None = None,
-    min_bytes: int = MIN_SEGMENT_BYTES,
+    min_bytes: int | None = None,
 ) -> Progress:
     """Hand every record of the file to ``append``, in up to ``processes`` processes.
 
     ``append`` and ``spill`` are as for :meth:`ExportReader.emit`; in a child they run on the
-    child's copy of the writers. Returns the progress over the whole file.
+    child's copy of the writers. Ranges are at least ``min_bytes`` (default
+    :data:`MIN_SEGMENT_BYTES`). Returns the progress over the whole file.
     """
+    min_bytes = MIN_SEGMENT_BYTES if min_bytes is None else min_bytes
     spans = reader.split(processes, min_bytes) if processes > 1 and hasattr(os, "fork") else []
     if len(spans) < 2:
         return reader.emit(append, spill)
@@ -124,6 +126,7 @@ def emit_file(
                 progress.dropped + report["dropped"],
                 progress.lines + report["lines"],
             )
+        progress.processes = len(spans)
         return progress
     finally:
         for child in children:

@@ -214,8 +214,9 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         (rows of the next window not counted).
         """
         started = time.monotonic()
+        processes = 1
         if self._lines is not None if fast is None else fast:
-            records = self.emit_file(export_file, route)
+            records, processes = self.emit_file(export_file, route)
         else:
             records = 0
             rows = self.records_in(export_file)
@@ -229,12 +230,13 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
                         yield own
         seconds = time.monotonic() - started
         self.logger.info(
-            "Export %s %s: %d records emitted in %.1f s (%.0f records/s)",
+            "Export %s %s: %d records emitted in %.1f s (%.0f records/s%s)",
             export_file.request.describe(),
             export_file.export_id,
             records,
             seconds,
             records / seconds if seconds > 0 else 0.0,
+            f", parsed by {processes} processes" if processes > 1 else "",
         )
         return records
 
@@ -249,10 +251,11 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             drop=self.dropped_rows(export_file),
         )
 
-    def emit_file(self, export_file: ExportFile, route: Route | None) -> int:
-        """Write the RECORD lines of one verified file on the fast path; return its rows."""
+    def emit_file(self, export_file: ExportFile, route: Route | None) -> tuple[int, int]:
+        """Write the RECORD lines of one verified file on the fast path; return its rows and
+        the processes that parsed it."""
         if export_file.path is None:
-            return 0
+            return 0, 1
         lines = self._lines
         assert lines is not None
         lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
@@ -280,7 +283,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         )
         output.flush()
         self.count_records()
-        return progress.emitted
+        return progress.emitted, progress.processes
 
     def count_records(self) -> None:
         """Bring the SDK's record counter up to the RECORD lines written on the fast path."""

@@ -138,6 +138,28 @@ def _rest_in_one(reader: ExportReader, append: Append, spill: t.Callable[[], t.A
     return reader.emit(append, spill, base=Progress(0, done.dropped, 0), skip=done.records)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this child when the tap's process ends, even by SIGKILL (Linux),
+    so no child outlives a killed run; elsewhere the parent's cleanup has to do."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the call above took effect
+        os._exit(1)
+
+
+def _load_prctl() -> t.Callable[..., int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl() if sys.platform.startswith("linux") else None
+
+
 def _fork(
     reader: ExportReader,
     append: Append,
@@ -149,6 +171,7 @@ def _fork(
 ) -> _Child:
     lines = tempfile.TemporaryFile(dir=temp_dir)  # noqa: SIM115 (closed by _Child.close)
     status_read, status_write = os.pipe()
+    parent = os.getpid()
     with interrupts.held():  # the parent knows its child before any stop can unwind it
         pid = os.fork()
         if pid:
@@ -159,6 +182,7 @@ def _fork(
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _die_with_parent(parent)
         os.close(status_read)
         os.dup2(lines.fileno(), sys.stdout.fileno())
         before = output.counts()

@@ -1,0 +1,221 @@
+"""One export file parsed by several processes writes exactly what one process writes.
+
+Each case runs a small script in a fresh process (forked children write to the real stdout's
+file descriptor, which pytest's capture would hide) and compares its stdout byte for byte,
+its progress and its error with the same file read by one process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tap_marketo_bulk import types
+from tap_marketo_bulk.reader import ExportReader, NotARecordBoundary
+
+SCRIPT = r"""
+import datetime as dt, json, os, sys, time
+from tap_marketo_bulk import output, segments, types
+from tap_marketo_bulk.errors import MalformedExportFile
+from tap_marketo_bulk.reader import ExportReader
+
+path, processes, struct, slow = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "struct", sys.argv[4] == "slow"
+convs = {
+    "id": types.converter("integer"),
+    "name": str,
+    "amount": types.converter("currency"),
+    "updatedAt": types.converter("datetime"),
+    "attributes": types.converter("json"),
+}
+if slow:  # keep the children busy long enough to be interrupted
+    original = segments._fork
+    def announce(*args, **kwargs):
+        child = original(*args, **kwargs)
+        sys.stderr.write(f"CHILD {child.pid}\n")
+        sys.stderr.flush()
+        return child
+    segments._fork = announce
+reader = ExportReader(path, convs, drop=("updatedAt", "2024-02-01T00:00:00Z"), struct=struct)
+lines = output.RecordLines("s")
+lines.stamp(dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc))
+append = lines.append
+if slow:
+    def append(record):
+        time.sleep(0.001)
+        lines.append(record)
+report = {}
+try:
+    progress = segments.emit_file(reader, append, lines.spill, processes=processes, min_bytes=1)
+    report = {"records": progress.records, "dropped": progress.dropped, "processes": progress.processes}
+except MalformedExportFile as exc:
+    report = {"error": str(exc)}
+output.flush()
+report["count"] = lines.count
+sys.stderr.write("REPORT " + json.dumps(report) + "\n")
+"""
+
+
+def run(path: Path, processes: int, *, struct: bool = True) -> tuple[bytes, dict]:
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), str(processes), "struct" if struct else "dict", "fast"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr.decode()[-3000:]
+    report = next(line for line in out.stderr.decode().splitlines() if line.startswith("REPORT "))
+    return out.stdout, json.loads(report.removeprefix("REPORT "))
+
+
+def row(i: int) -> str:
+    """One record; every 7th has a value spanning lines, every 5th quotes and commas."""
+    name = f'multi\nline "{i}"' if i % 7 == 0 else (f"a, b {i}" if i % 5 == 0 else f"n{i}")
+    attributes = json.dumps({"k": i, "text": f'v "{i}", x'})
+    updated = "2024-02-01T00:00:00Z" if i % 11 == 0 else f"2024-01-{1 + i % 28:02d}T10:00:00Z"
+    amount = "null" if i % 13 == 0 else f"{i}.{i % 100:02d}"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([i, name, amount, updated, attributes])
+    return buffer.getvalue()
+
+
+def write(tmp_path: Path, rows: list[str], name: str = "export.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("id,name,amount,updatedAt,attributes\n" + "".join(rows), encoding="utf-8")
+    return path
+
+
+CONVS = {
+    "id": types.converter("integer"),
+    "name": str,
+    "amount": types.converter("currency"),
+    "updatedAt": types.converter("datetime"),
+    "attributes": types.converter("json"),
+}
+
+
+def test_split_ranges_end_where_records_end(tmp_path):
+    path = write(tmp_path, [row(i) for i in range(1, 400)])
+    reader = ExportReader(path, CONVS)
+    spans = reader.split(4, 1)
+    assert len(spans) == 4
+    assert spans[0][0] == reader.data_start == len(b"id,name,amount,updatedAt,attributes\n")
+    assert spans[-1][1] == path.stat().st_size
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    data = path.read_bytes()
+    whole = list(csv.reader(io.StringIO(data.decode(), newline="")))[1:]
+    pieces = [r for start, end in spans for r in csv.reader(io.StringIO(data[start:end].decode(), newline=""))]
+    assert pieces == whole
+    assert reader.split(4, path.stat().st_size) == [(reader.data_start, path.stat().st_size)]
+
+
+@pytest.mark.parametrize("processes", [2, 3, 5])
+@pytest.mark.parametrize("struct", [True, False])
+def test_segments_write_what_one_process_writes(tmp_path, processes, struct):
+    path = write(tmp_path, [row(i) for i in range(1, 600)])
+    one, one_report = run(path, 1, struct=struct)
+    many, many_report = run(path, processes, struct=struct)
+    assert many == one
+    assert many_report == {**one_report, "processes": processes}
+    assert one_report == {"records": 599, "dropped": 54, "processes": 1, "count": 545}
+    first = json.loads(one.splitlines()[0])
+    assert first == {
+        "type": "RECORD",
+        "stream": "s",
+        "record": {
+            "id": 1,
+            "name": "n1",
+            "amount": 1.01,
+            "updatedAt": "2024-01-02T10:00:00Z",
+            "attributes": {"k": 1, "text": 'v "1", x'},
+        },
+        "time_extracted": "2024-03-01T00:00:00+00:00",
+    }
+    assert b'"amount":1.01,' in one.splitlines()[0]  # the exact digits, not a float's
+
+
+def test_quoting_outside_rfc4180_falls_back_to_one_reader(tmp_path):
+    """A stray quote in an unquoted value makes the quote count lie: the cut lands inside a
+    quoted value. Strict reading of the first range notices; the file is read on as one."""
+    rows = [row(i) for i in range(1, 200) if i % 7]  # no values spanning lines but the one below
+    rows[9] = '11,stray"quote,1.00,2024-01-05T10:00:00Z,{}\n'
+    rows[90] = '106,"spans\nthe middle",1.00,2024-01-05T10:00:00Z,{}\n'
+    path = write(tmp_path, rows)
+    reader = ExportReader(path, CONVS)
+    [(start, cut), _] = reader.split(2, 1)
+    inside = path.read_bytes()[:cut]
+    assert inside.endswith(b'106,"spans\n')  # the cut the quote count suggests is wrong
+    with pytest.raises(NotARecordBoundary):
+        reader.emit(lambda record: None, lambda: None, (start, cut), strict=True)
+    one, one_report = run(path, 1)
+    many, many_report = run(path, 2)
+    assert many == one
+    assert many_report == one_report
+    names = [json.loads(line)["record"]["name"] for line in one.splitlines()]
+    assert names.count("spans\nthe middle") == 1
+    assert names.count('stray"quote') == 1
+
+
+def test_malformed_row_in_a_later_range_reads_as_one_process(tmp_path):
+    rows = [row(i) for i in range(1, 300)]
+    rows[250] = "251,bad,not-a-number,2024-01-05T10:00:00Z,{}\n"
+    path = write(tmp_path, rows)
+    one, one_report = run(path, 1)
+    many, many_report = run(path, 3)
+    assert many == one
+    assert many_report == one_report
+    # Line: the header, 250 records of which 35 span two lines, then this one.
+    assert one_report["error"] == (
+        "Export file export.csv: record 251 (ending on line 287), column 'amount': "
+        "cannot convert value 'not-a-number': not a number: 'not-a-number'"
+    )
+    assert one_report["count"] == len(one.splitlines()) == 250 - sum(1 for i in range(1, 251) if i % 11 == 0)
+
+
+def test_nul_bytes_and_header_only_files(tmp_path):
+    path = write(tmp_path, [row(i).replace("n", "n\x00", 1) for i in range(1, 100)])
+    assert run(path, 3)[0] == run(path, 1)[0]
+    empty = write(tmp_path, [], "empty.csv")
+    assert run(empty, 3) == (b"", {"records": 0, "dropped": 0, "processes": 1, "count": 0})
+
+
+def test_sigterm_reaps_every_child(tmp_path):
+    """Interrupted mid-file, the parent kills and reaps its children before it exits."""
+    path = write(tmp_path, [row(i) for i in range(1, 3000)])
+    script = SCRIPT.replace(
+        "reader = ExportReader(",
+        "from tap_marketo_bulk import interrupts\n"
+        "from tap_marketo_bulk.errors import Interrupted\n"
+        "signal_handler = lambda *a: interrupts.interrupt(Interrupted('stop'))\n"
+        "import signal; signal.signal(signal.SIGTERM, signal_handler)\n"
+        "reader = ExportReader(",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(path), "3", "struct", "slow"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        children = [int(proc.stderr.readline().split()[1]) for _ in range(2)]
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert "Interrupted: stop" in proc.stderr.read()
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

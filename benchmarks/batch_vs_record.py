@@ -7,8 +7,8 @@ benchmark starts the sandbox (leads with 60 mixed columns, as ``throughput.py``;
 with their ``attributes``), a throwaway PostgreSQL (the integration tests' server: its own
 folder and port, stopped by pid), then times ``tap | target-postgres`` into a fresh schema:
 
-- ``record``: the tap as shipped (``run_tap.py current``): RECORD lines;
-- ``batch``: ``run_tap.py batch``: the SDK's BATCH messages, jsonl files compressed with gzip,
+- ``record``: the tap's default, RECORD lines;
+- ``batch``: with ``batch_config``: BATCH messages announcing jsonl files compressed with gzip,
   10,000 records each, which target-postgres reads itself.
 
 Both loads must give the same row count. ``--target`` is target-postgres's executable; by
@@ -60,9 +60,10 @@ def load(variant: str, tap_config: Path, catalog: Path, target: Path, server: Po
         "database": "postgres",
         "default_target_schema": f"bench_{variant}",
         "add_record_metadata": False,
+        "activate_version": False,
     }
     (work / f"target-{variant}.json").write_text(json.dumps(target_config))
-    tap_cmd = [sys.executable, str(HERE / "run_tap.py"), variant if variant == "batch" else "current"]
+    tap_cmd = [sys.executable, str(HERE / "run_tap.py"), "current"]
     tap_cmd += ["--config", str(work / f"tap-{variant}.json"), "--catalog", str(catalog)]
     started = time.perf_counter()
     with open(work / f"tap-{variant}.log", "wb") as tap_log, open(work / f"target-{variant}.log", "wb") as target_log:

@@ -8,8 +8,6 @@ Variants:
 ``segmented`` the same, but every export file of more than one row is parsed in segments
              (``parse_processes`` of them, at least 2), however small: the output must not
              change (``throughput.py --small``, ``tests/e2e/test_fast_path.py``).
-``batch``    the SDK's BATCH messages (set ``batch_config`` in the config), which the tap
-             itself does not offer; for ``batch_vs_record.py`` only.
 ``slow``     the SDK's default record path: ``TYPE_CONFORMANCE_LEVEL = RECURSIVE`` on every bulk
              stream and the default ``SingerWriter``; the reference output of ``--small``.
 
@@ -42,16 +40,7 @@ def _tap_class(variant: str):
             message_writer_class = _singer_writer()
 
         return SlowTap
-    if variant == "batch":
-        from singer_sdk.helpers.capabilities import PluginCapabilities
-
-        from tap_marketo_bulk.tap import TapMarketoBulk
-
-        class BatchTap(TapMarketoBulk):
-            capabilities = [*TapMarketoBulk.capabilities, PluginCapabilities.BATCH]
-
-        return BatchTap
-    raise SystemExit(f"unknown variant {variant!r}; expected current, segmented, batch or slow")
+    raise SystemExit(f"unknown variant {variant!r}; expected current, segmented or slow")
 
 
 def _singer_writer() -> type:
@@ -66,7 +55,7 @@ def main() -> None:
     tap = _tap_class(variant)
     profile = os.environ.get("BENCH_PROFILE")
     if not profile:
-        if variant in ("slow", "batch"):
+        if variant == "slow":
             tap.cli()
         else:
             from tap_marketo_bulk.tap import main as tap_main

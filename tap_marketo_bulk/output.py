@@ -36,15 +36,28 @@ BATCH_RECORDS = 128
 COPY_BYTES = 1 << 20
 
 _pending = bytearray()
-#: Every RecordLines of this process, in creation order (see :func:`counts`).
-_writers: list[RecordLines] = []
+#: Every writer of this process, in creation order (see :func:`counts`).
+_writers: list[Writer] = []
 
 
 def spill() -> None:
-    """Encode the records every writer collected into the pending lines."""
+    """Encode the records every writer collected."""
     for writer in _writers:
         if writer.batch:
             writer.spill()
+
+
+def write(line: bytes) -> None:
+    """Write one whole encoded message line now, after the lines already pending."""
+    with interrupts.held():
+        _pending.extend(line)
+        _write_pending()
+
+
+def abandon() -> None:
+    """Drop what this process's writers hold unwritten (a segment process giving up)."""
+    for writer in _writers:
+        writer.abandon()
 
 
 def flush() -> None:
@@ -53,7 +66,13 @@ def flush() -> None:
     Interrupts are held during the write: a signal never leaves half a line on stdout.
     """
     with interrupts.held():
-        spill()
+        for writer in _writers:
+            writer.finish()
+        _write_pending()
+
+
+def _write_pending() -> None:
+    with interrupts.held():
         if not _pending:
             return
         data = bytes(_pending)
@@ -112,33 +131,56 @@ class OrderedMsgSpecWriter(MsgSpecWriter):
             super().write_message(message)
 
 
-class RecordLines:
-    """Encodes records of one stream as Singer RECORD lines for stdout.
+class Writer:
+    """Collects one stream's records for the fast path and turns them into messages.
 
     ``append`` (the list's own method: no Python call per record) collects a record;
-    :meth:`spill` encodes what was collected. :meth:`write` does both as needed.
+    :meth:`spill` encodes what was collected; :meth:`finish` (run by :func:`flush`, before
+    any other message) makes everything collected part of the output.
     """
+
+    def __init__(self) -> None:
+        self.batch: list[t.Any] = []
+        self.append = self.batch.append
+        #: Records encoded so far (the SDK's record_count metric).
+        self.count = 0
+        _writers.append(self)
+
+    def stamp(self, extracted_at: dt.datetime) -> None:
+        """Set ``time_extracted`` for the following records (once per downloaded file)."""
+
+    def write(self, record: t.Any) -> None:
+        """Add one record."""
+        self.batch.append(record)
+        if len(self.batch) >= BATCH_RECORDS:
+            self.spill()
+
+    def spill(self) -> None:
+        """Encode the collected records."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Encode the collected records into the output."""
+        self.spill()
+
+    def abandon(self) -> None:
+        """Drop what is collected but not yet output."""
+        self.batch.clear()
+
+
+class RecordLines(Writer):
+    """Encodes records of one stream as Singer RECORD lines for stdout."""
 
     def __init__(self, stream: str) -> None:
         self._prefix = b'{"type":"RECORD","stream":' + ENCODER.encode(stream) + b',"record":'
-        self.batch: list[dict[str, t.Any]] = []
-        self.append = self.batch.append
-        #: RECORD lines encoded so far (the SDK's record_count metric).
-        self.count = 0
+        super().__init__()
         self.stamp(dt.datetime.now(dt.timezone.utc))
-        _writers.append(self)
 
     def stamp(self, extracted_at: dt.datetime) -> None:
         """Set ``time_extracted`` for the following records (once per downloaded file)."""
         self.spill()  # the records collected so far keep their own time
         stamp = extracted_at.astimezone(dt.timezone.utc).isoformat()
         self._separator = b',"time_extracted":' + ENCODER.encode(stamp) + b"}\n" + self._prefix
-
-    def write(self, record: dict[str, t.Any]) -> None:
-        """Add one record."""
-        self.batch.append(record)
-        if len(self.batch) >= BATCH_RECORDS:
-            self.spill()
 
     def spill(self) -> None:
         """Encode the collected records into RECORD lines."""
@@ -154,4 +196,4 @@ class RecordLines:
             self.count += len(batch)
             batch.clear()
         if len(_pending) >= FLUSH_BYTES:
-            flush()
+            _write_pending()

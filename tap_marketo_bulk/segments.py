@@ -33,7 +33,7 @@ import sys
 import tempfile
 import typing as t
 
-from tap_marketo_bulk import interrupts, output
+from tap_marketo_bulk import batches, interrupts, output
 from tap_marketo_bulk.reader import ExportReader, NotARecordBoundary, Progress
 
 #: Ranges are at least this large: below it a fork costs more than it saves.
@@ -74,6 +74,11 @@ class _Child:
         if code != 0 or not chunks:
             return None
         return json.loads(b"".join(chunks))
+
+    def discard_batch_files(self) -> None:
+        """Delete the batch files a failed child announced: its range is read again."""
+        self.output.seek(0)
+        batches.remove_files(url for line in self.output for url in batches.announced_files(line))
 
     def close(self) -> None:
         if not self.reaped:
@@ -117,6 +122,7 @@ def emit_file(
         for child in children:
             report = child.result()
             if report is None:
+                child.discard_batch_files()
                 return reader.emit(append, spill, (child.span[0], reader.size), base=progress)
             output.flush()
             output.copy_lines(child.output.fileno(), os.fstat(child.output.fileno()).st_size)
@@ -196,5 +202,7 @@ def _fork(
         }
         os.write(status_write, json.dumps(report).encode())
         code = 0
+    except BaseException:
+        output.abandon()  # the parent reads this range again: its batch files must not stay
     finally:
         os._exit(code)

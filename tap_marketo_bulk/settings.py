@@ -10,7 +10,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_marketo_bulk import errors
+from tap_marketo_bulk import batches, errors
 from tap_marketo_bulk.client import normalize_base_url
 from tap_marketo_bulk.windows import parse_timestamp
 
@@ -239,6 +239,10 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     _check_range(problems, config, "max_jobs_in_flight", 1, 10, "Marketo queues 10 jobs")
     _check_range(problems, config, "parse_processes", 1, 64, "1 parses in the tap's process only")
     problems.extend(activity_filter_problems(config))
+    try:
+        batches.batch_config(config)
+    except errors.ConfigError as exc:
+        problems.append(str(exc))
     for name in (
         "poll_interval_seconds",
         "job_timeout_seconds",

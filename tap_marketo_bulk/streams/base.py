@@ -20,6 +20,7 @@ from singer_sdk.helpers._typing import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_marketo_bulk import output, segments
+from tap_marketo_bulk.batches import BatchFiles
 from tap_marketo_bulk.output import RecordLines
 from tap_marketo_bulk.reader import ExportReader, read_export
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
@@ -60,7 +61,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         self.replication_key = replication_key
         self.marketo = tap
         #: The fast RECORD writer while this stream syncs on :meth:`fast_path`.
-        self._lines: RecordLines | None = None
+        self._lines: output.Writer | None = None
         #: The SDK's record counter during a fast sync, and how much of ``_lines.count`` it has.
         self._counter: t.Any = None
         self._counted = 0
@@ -354,9 +355,11 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             [self.replication_key] if self.replication_key else None,
         )
 
-    def record_lines(self) -> RecordLines:
-        """A fast RECORD writer for this stream."""
-        return RecordLines(self.name)
+    def record_lines(self) -> output.Writer:
+        """The fast path's writer for this stream: RECORD lines, or BATCH files when
+        ``batch_config`` is set."""
+        config = self.marketo.batch_config
+        return BatchFiles(self.name, config) if config else RecordLines(self.name)
 
     def deselected(self) -> frozenset[str]:
         """Properties the catalog deselects; the export may still carry some (the filter
@@ -375,15 +378,36 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
     def _sync_records(
         self, context: t.Mapping | None = None, *, write_messages: bool = True
     ) -> t.Generator[dict, t.Any, t.Any]:
-        """The SDK's record loop, or when :meth:`fast_path` allows, one line per record.
-
-        Each RECORD line is written by :class:`~tap_marketo_bulk.output.RecordLines`: the
-        same JSON the SDK would write, without a message object, a key walk and a flush per
-        record. STATE still goes through the SDK, in order, at each window's end.
-        """
+        """The SDK's record loop, or when :meth:`fast_path` allows, :meth:`sync_fast`."""
         if not (write_messages and self.fast_path()):
             yield from super()._sync_records(context, write_messages=write_messages)
             return
+        self.sync_fast(context)
+        return
+        yield  # a generator, like the SDK's
+
+    def _sync_batches(self, batch_config: t.Any, context: t.Mapping | None = None) -> None:
+        """BATCH output (``batch_config``): :meth:`sync_fast` with batch files.
+
+        Not the SDK's batch path, which gathers records apart from our per-window checkpoints
+        (see :mod:`tap_marketo_bulk.batches`). Without the fast path (stream maps,
+        flattening) the stream writes RECORD messages instead, and says so.
+        """
+        del batch_config  # read by record_lines()
+        if self.fast_path():
+            self.sync_fast(context)
+            return
+        self.logger.warning(
+            "%s: BATCH output is written only without stream maps and flattening; this stream "
+            "writes RECORD messages instead.",
+            self.name,
+        )
+        for _ in super()._sync_records(context):
+            pass
+
+    def sync_fast(self, context: t.Mapping | None) -> None:
+        """Sync on the fast path: each verified file's records go to this stream's writer
+        (:meth:`record_lines`), STATE goes through the SDK at each window's end, in order."""
         self._write_starting_replication_value(context)  # what get_starting_timestamp reads
         self._lines = self.record_lines()
         write = self._lines.write
@@ -399,8 +423,6 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         self._counter = None
         self._finalize_state(self.stream_state)
         self._write_state_message()
-        return
-        yield  # a generator, like the SDK's
 
     def get_replication_key_signpost(self, context: t.Any = None) -> None:
         """No signpost: bookmarks are window ends, never later than the run's range end."""

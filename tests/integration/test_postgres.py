@@ -361,3 +361,43 @@ def test_meltano_select_of_single_fields_and_exact_singer_decimals(
     big = next(ld for ld in sb.data.leads if ld["customCurrency"] == Decimal("123456789012.34"))
     assert Decimal(lead_value(pg, columns, big["id"], "customCurrency")) == Decimal("123456789012.34")
     assert Decimal(lead_value(pg, columns, big["id"], "customPercent")) == Decimal("12.3456")
+
+
+def table_contents(pg: PostgresServer, schema: str, table: str) -> tuple[list[str], str]:
+    """Data columns (the target's _sdc_ metadata left out) and every row as text, sorted."""
+    rows = pg.rows(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        f"WHERE table_schema = '{schema}' AND table_name = '{table}' AND column_name NOT LIKE '\\_sdc\\_%' "
+        "ORDER BY ordinal_position",
+        DATABASE,
+    )
+    columns = [f'"{name}"' for name, _ in rows]
+    # md5 of each row's text: exact (CR, LF and all), and short on the psql pipe.
+    sql = f"SELECT md5(ROW({', '.join(columns)})::text) FROM {schema}.{table} ORDER BY 1"
+    return [f"{name} {kind}" for name, kind in rows], pg.psql(sql, DATABASE)
+
+
+def test_meltano_run_with_batch_messages_loads_what_record_messages_load(
+    meltano: Meltano, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """``batch_config`` through Meltano: the same tables, column types and values as RECORD."""
+    meltano("run", "tap-marketo-bulk", "target-postgres", TAP_MARKETO_BULK_END_DATE=FIRST_END)
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": (tmp_path / "batches").as_uri()},
+        "batch_size": 200,
+    }
+    meltano(
+        "run",
+        "--full-refresh",
+        "tap-marketo-bulk",
+        "target-postgres",
+        TAP_MARKETO_BULK_END_DATE=FIRST_END,
+        TAP_MARKETO_BULK_BATCH_CONFIG=json.dumps(batch_config),
+        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA="marketo_batch",
+    )
+    assert len(list((tmp_path / "batches").iterdir())) > 5
+    for table in TABLES:
+        columns, rows = table_contents(postgres, SCHEMA, table)
+        assert rows, table
+        assert table_contents(postgres, "marketo_batch", table) == (columns, rows), table

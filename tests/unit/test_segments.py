@@ -80,7 +80,8 @@ def run(path: Path, processes: int, *, struct: bool = True) -> tuple[bytes, dict
 def row(i: int) -> str:
     """One record; every 7th has a value spanning lines, every 5th quotes and commas."""
     name = f'multi\nline "{i}"' if i % 7 == 0 else (f"a, b {i}" if i % 5 == 0 else f"n{i}")
-    attributes = json.dumps({"k": i, "text": f'v "{i}", x'})
+    # Every 17th: JSON with line breaks between its tokens (valid JSON, still one RECORD line).
+    attributes = json.dumps({"k": i, "text": f'v "{i}", x'}, indent=1 if i % 17 == 0 else None)
     updated = "2024-02-01T00:00:00Z" if i % 11 == 0 else f"2024-01-{1 + i % 28:02d}T10:00:00Z"
     amount = "null" if i % 13 == 0 else f"{i}.{i % 100:02d}"
     buffer = io.StringIO()
@@ -127,6 +128,9 @@ def test_segments_write_what_one_process_writes(tmp_path, processes, struct):
     assert many == one
     assert many_report == {**one_report, "processes": processes}
     assert one_report == {"records": 599, "dropped": 54, "processes": 1, "count": 545}
+    lines = one.splitlines()
+    assert len(lines) == 545
+    assert json.loads(lines[15])["record"]["attributes"] == {"k": 17, "text": 'v "17", x'}
     first = json.loads(one.splitlines()[0])
     assert first == {
         "type": "RECORD",
@@ -173,9 +177,10 @@ def test_malformed_row_in_a_later_range_reads_as_one_process(tmp_path):
     many, many_report = run(path, 3)
     assert many == one
     assert many_report == one_report
-    # Line: the header, 250 records of which 35 span two lines, then this one.
+    # Line: the header, 250 records (35 with a name on two lines, 14 with attributes on
+    # four), then this one: 1 + 250 + 35 + 14 * 3 + 1.
     assert one_report["error"] == (
-        "Export file export.csv: record 251 (ending on line 287), column 'amount': "
+        "Export file export.csv: record 251 (ending on line 329), column 'amount': "
         "cannot convert value 'not-a-number': not a number: 'not-a-number'"
     )
     assert one_report["count"] == len(one.splitlines()) == 250 - sum(1 for i in range(1, 251) if i % 11 == 0)

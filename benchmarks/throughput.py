@@ -1,7 +1,7 @@
 """Throughput and memory of the tap's record path, against a bare ``csv.reader`` loop.
 
     python benchmarks/throughput.py [--activities 1000000] [--leads 200000] [--rss-small 100000]
-                                    [--variants current,slow] [--repeat 3] [--small]
+                                    [--variants current,slow] [--repeat 5] [--small]
                                     [--profile DIR]
 
 For each file kind (a: activities with their ``attributes`` JSON, b: leads with 60 columns of
@@ -403,7 +403,7 @@ def main() -> int:
     parser.add_argument("--rss-small", type=int, default=100_000, help="activities of the RSS comparison run")
     parser.add_argument("--variants", default="current", help="comma list of current, slow")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="interleaved bare-loop and tap runs per variant (best time kept)"
+        "--repeat", type=int, default=5, help="interleaved bare-loop and tap runs per variant (best time kept)"
     )
     parser.add_argument("--small", action="store_true", help="compare fast-path output with the slow path")
     parser.add_argument("--profile", type=Path, help="directory for cProfile output of each tap run")

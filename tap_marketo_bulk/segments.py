@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import sys
@@ -35,6 +36,8 @@ import typing as t
 
 from tap_marketo_bulk import batches, interrupts, output
 from tap_marketo_bulk.reader import ExportReader, NotARecordBoundary, Progress
+
+LOGGER = logging.getLogger(__name__)
 
 #: Ranges are at least this large: below it a fork costs more than it saves.
 MIN_SEGMENT_BYTES = 8 << 20
@@ -118,10 +121,20 @@ def emit_file(
         try:
             progress = reader.emit(append, spill, spans[0], base=base, strict=True)
         except NotARecordBoundary as exc:
+            LOGGER.warning(
+                "Export file %s quotes values outside RFC 4180, so it cannot be cut safely; reading it in one process",
+                reader.path.name,
+            )
             return _rest_in_one(reader, append, spill, exc.progress)
         for child in children:
             report = child.result()
             if report is None:
+                LOGGER.warning(
+                    "Export file %s: the process parsing bytes %d to %d stopped; reading them again "
+                    "in the tap's process",
+                    reader.path.name,
+                    *child.span,
+                )
                 child.discard_batch_files()
                 return reader.emit(append, spill, (child.span[0], reader.size), base=progress)
             output.flush()

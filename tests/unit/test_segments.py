@@ -65,7 +65,7 @@ sys.stderr.write("REPORT " + json.dumps(report) + "\n")
 """
 
 
-def run(path: Path, processes: int, *, struct: bool = True) -> tuple[bytes, dict]:
+def run(path: Path, processes: int, *, struct: bool = True, log: list[str] | None = None) -> tuple[bytes, dict]:
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(path), str(processes), "struct" if struct else "dict", "fast"],
         capture_output=True,
@@ -74,6 +74,8 @@ def run(path: Path, processes: int, *, struct: bool = True) -> tuple[bytes, dict
     )
     assert out.returncode == 0, out.stderr.decode()[-3000:]
     report = next(line for line in out.stderr.decode().splitlines() if line.startswith("REPORT "))
+    if log is not None:
+        log.extend(out.stderr.decode().splitlines())
     return out.stdout, json.loads(report.removeprefix("REPORT "))
 
 
@@ -161,7 +163,9 @@ def test_quoting_outside_rfc4180_falls_back_to_one_reader(tmp_path):
     with pytest.raises(NotARecordBoundary):
         reader.emit(lambda record: None, lambda: None, (start, cut), strict=True)
     one, one_report = run(path, 1)
-    many, many_report = run(path, 2)
+    log: list[str] = []
+    many, many_report = run(path, 2, log=log)
+    assert "Export file export.csv quotes values outside RFC 4180, so it cannot be cut safely; " in "\n".join(log)
     assert many == one
     assert many_report == one_report
     names = [json.loads(line)["record"]["name"] for line in one.splitlines()]
@@ -174,7 +178,9 @@ def test_malformed_row_in_a_later_range_reads_as_one_process(tmp_path):
     rows[250] = "251,bad,not-a-number,2024-01-05T10:00:00Z,{}\n"
     path = write(tmp_path, rows)
     one, one_report = run(path, 1)
-    many, many_report = run(path, 3)
+    log: list[str] = []
+    many, many_report = run(path, 3, log=log)
+    assert any("the process parsing bytes" in line and "stopped; reading them again" in line for line in log)
     assert many == one
     assert many_report == one_report
     # Line: the header, 250 records (35 with a name on two lines, 14 with attributes on

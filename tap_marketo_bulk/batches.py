@@ -82,7 +82,7 @@ class BatchFiles(output.Writer):
                     self._start_file()
                 assert self._file is not None
                 part = batch[start : start + size - self._in_file]
-                self._file.write(output.encode_lines(part))
+                self._file.write(output.ENCODER.encode_lines(part))
                 self._in_file += len(part)
                 start += len(part)
                 if self._in_file >= size:

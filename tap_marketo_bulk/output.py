@@ -15,7 +15,6 @@ writes all collected records, so a STATE never overtakes the records it covers.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import os
 import sys
 import typing as t
@@ -27,28 +26,6 @@ from tap_marketo_bulk import interrupts
 
 #: Decimals as JSON numbers (exact currency and percent values), like the SDK's msgspec writer.
 ENCODER = msgspec.json.Encoder(decimal_format="number")
-#: Numbers with a fraction as Decimal: re-encoding keeps their exact digits.
-_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
-
-
-def encode_lines(records: list[t.Any]) -> bytes:
-    """The records as JSON, one line each (newline-terminated).
-
-    msgspec escapes line breaks inside strings, but a :class:`msgspec.Raw` value (JSON text
-    passed through, see :data:`tap_marketo_bulk.types.INLINE_RAW`) keeps whatever whitespace
-    it had between tokens. One count per batch finds that rare case; those records are then
-    decoded and encoded again, which drops the whitespace and changes no value.
-    """
-    data = ENCODER.encode_lines(records)
-    if data.count(b"\n") == len(records) and b"\r" not in data:
-        return data
-    lines = []
-    for record in records:
-        line = ENCODER.encode(record)
-        if b"\n" in line or b"\r" in line:
-            line = ENCODER.encode(_DECODER.decode(line))
-        lines.append(line + b"\n")
-    return b"".join(lines)
 
 
 #: Encoded lines are collected up to this size, then written in one call: a write per record
@@ -211,7 +188,7 @@ class RecordLines(Writer):
         batch = self.batch
         if not batch:
             return
-        lines = encode_lines(batch).replace(b"\n", self._separator)
+        lines = ENCODER.encode_lines(batch).replace(b"\n", self._separator)
         # All lines in at once: a signal handler never sees half a line pending.
         with interrupts.held():
             _pending.extend(self._prefix)

@@ -216,6 +216,8 @@ INLINE_NAMES: dict[str, Any] = {
     "_Raw": msgspec.Raw,
     "_num": _JSON_NUMBER.decode,
     "_json": _JSON_RAW.decode,
+    "_LF": "\n",
+    "_CR": "\r",
 }
 
 # Python 3.11's fromisoformat reads the ``Z`` itself; 3.10's does not, so it gets the part before.
@@ -240,14 +242,14 @@ INLINE: dict[Converter, str] = {
 #: Forms for the fast record path, where values go straight to msgspec: text that already is
 #: valid JSON is written as it is (:class:`msgspec.Raw`) instead of being parsed into Python
 #: objects and encoded again; exactly the same JSON values result. Each check makes sure the
-#: text is one JSON value of the column's type. JSON may have whitespace, line breaks
-#: included, around its tokens: a record must stay one line, so the writers check each
-#: encoded batch for line breaks (:func:`tap_marketo_bulk.output.encode_lines`) rather than
-#: every value here.
+#: text is one JSON value of the column's type with no line break in it (a record is one line;
+#: JSON allows line breaks as whitespace around tokens): a number with nothing at or below
+#: ``" "`` at either end has no whitespace at all; an object is checked for CR and LF, which
+#: are memchr scans.
 INLINE_RAW: dict[Converter, str] = {
     **INLINE,
-    _to_decimal: "(_Raw({v}) if _num({v}) is not None else {c}({v}))",
-    _to_json_object: "(_json({v}) if {v}[0] == '{{' else {c}({v}))",
+    _to_decimal: "(_Raw({v}) if {v}[0] > ' ' and {v}[-1] > ' ' and _num({v}) is not None else {c}({v}))",
+    _to_json_object: "(_json({v}) if {v}[0] == '{{' and _LF not in {v} and _CR not in {v} else {c}({v}))",
 }
 
 

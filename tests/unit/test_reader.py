@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
-from tap_marketo_bulk import types
+from tap_marketo_bulk import output, types
 from tap_marketo_bulk.errors import MalformedExportFile
-from tap_marketo_bulk.reader import read_export
+from tap_marketo_bulk.reader import ExportReader, read_export
 
 S = {"id": types.converter("integer"), "name": str}
 
@@ -301,3 +302,23 @@ def test_inline_fast_path_matches_converters(tmp_path):
     path.write_text("d\nNaN\n", encoding="utf-8")
     with pytest.raises(MalformedExportFile, match="finite"):
         list(read_export(path, {"d": types.converter("float")}))
+
+
+def test_fast_path_raw_values_never_carry_a_line_break(tmp_path):
+    """On the fast path (ExportReader.emit) decimals and attributes that already are valid JSON
+    pass through as raw text; with whitespace or line breaks they are converted instead, so a
+    record always encodes to one line, with the values read_export gives."""
+    path = write(
+        tmp_path,
+        b'd,a\n1.50,"{""x"": 1}"\n" 2.5","{""x"":\n 2}"\n"3.5\n","{""y"": [1,\r\n2]}"\n-0.1e2,{}\n',
+        "raw.csv",
+    )
+    convs = {"d": types.converter("currency"), "a": types.converter("json")}
+    records: list[dict] = []
+    ExportReader(path, convs).emit(records.append, lambda: None)
+    lines = [output.ENCODER.encode(record) for record in records]
+    assert all(b"\n" not in line and b"\r" not in line for line in lines)
+    assert [json.loads(line, parse_float=Decimal) for line in lines] == list(read_export(path, convs))
+    assert [type(record["d"]).__name__ for record in records] == ["Raw", "Decimal", "Decimal", "Raw"]
+    assert [type(record["a"]).__name__ for record in records] == ["Raw", "dict", "dict", "Raw"]
+    assert lines[0] == b'{"d":1.50,"a":{"x": 1}}'

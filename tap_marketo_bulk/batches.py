@@ -137,6 +137,11 @@ class BatchFiles(output.Writer):
             output.write(output.ENCODER.encode(message.to_dict()) + b"\n")  # the target can load it now
 
 
+def in_use() -> bool:
+    """Whether this process writes batch files (``batch_config`` is set)."""
+    return any(isinstance(writer, BatchFiles) for writer in output.writers())
+
+
 def announced_files(line: bytes) -> list[str]:
     """The files a BATCH message line announces (none for any other line)."""
     if not line.startswith(b'{"type":"BATCH"'):

@@ -107,6 +107,11 @@ def copy_lines(fd: int, size: int) -> None:
     sys.stdout.flush()
 
 
+def writers() -> list[Writer]:
+    """Every writer of this process, in creation order."""
+    return list(_writers)
+
+
 def counts() -> list[int]:
     """Records written so far by each writer of this process, in creation order."""
     return [writer.count for writer in _writers]

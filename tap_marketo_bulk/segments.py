@@ -66,6 +66,8 @@ class _Child:
     output: t.BinaryIO
     status: int
     reaped: bool = False
+    #: Whether its lines were copied out; if not, the batch files it announced are deleted.
+    copied: bool = False
 
     def result(self) -> dict[str, t.Any] | None:
         """The child's report after it exited, or None if it failed in any way."""
@@ -78,17 +80,17 @@ class _Child:
             return None
         return json.loads(b"".join(chunks))
 
-    def discard_batch_files(self) -> None:
-        """Delete the batch files a failed child announced: its range is read again."""
-        self.output.seek(0)
-        batches.remove_files(url for line in self.output for url in batches.announced_files(line))
-
     def close(self) -> None:
+        """Kill (if need be) and reap the child; delete the batch files it announced unless
+        its lines were copied out (its range is read again, or the run stops)."""
         if not self.reaped:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self.reaped = True
+        if not self.copied and batches.in_use():
+            self.output.seek(0)
+            batches.remove_files(url for line in self.output for url in batches.announced_files(line))
         os.close(self.status)
         self.output.close()
 
@@ -135,10 +137,10 @@ def emit_file(
                     reader.path.name,
                     *child.span,
                 )
-                child.discard_batch_files()
                 return reader.emit(append, spill, (child.span[0], reader.size), base=progress)
             output.flush()
             output.copy_lines(child.output.fileno(), os.fstat(child.output.fileno()).st_size)
+            child.copied = True
             output.add_counts(report["counts"])
             progress = Progress(
                 progress.records + report["records"],

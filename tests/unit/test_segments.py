@@ -46,7 +46,12 @@ if slow:  # keep the children busy long enough to be interrupted
         return child
     segments._fork = announce
 reader = ExportReader(path, convs, drop=("updatedAt", "2024-02-01T00:00:00Z"), struct=struct)
-lines = output.RecordLines("s")
+if len(sys.argv) > 5:  # BATCH files in this folder
+    from tap_marketo_bulk.batches import BatchFiles, batch_config
+    storage = {"encoding": {"format": "jsonl", "compression": "none"}, "storage": {"root": sys.argv[5]}}
+    lines = BatchFiles("s", batch_config({"batch_config": {**storage, "batch_size": 20}}))
+else:
+    lines = output.RecordLines("s")
 lines.stamp(dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc))
 append = lines.append
 if slow:
@@ -65,9 +70,13 @@ sys.stderr.write("REPORT " + json.dumps(report) + "\n")
 """
 
 
-def run(path: Path, processes: int, *, struct: bool = True, log: list[str] | None = None) -> tuple[bytes, dict]:
+def run(
+    path: Path, processes: int, *, struct: bool = True, log: list[str] | None = None, batches: Path | None = None
+) -> tuple[bytes, dict]:
+    """stdout and report of the script; ``batches``: write BATCH files there instead of RECORDs."""
+    args = [str(path), str(processes), "struct" if struct else "dict", "fast", *([batches.as_uri()] if batches else [])]
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(path), str(processes), "struct" if struct else "dict", "fast"],
+        [sys.executable, "-c", SCRIPT, *args],
         capture_output=True,
         timeout=120,
         check=False,
@@ -230,3 +239,27 @@ def test_sigterm_reaps_every_child(tmp_path):
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_batch_files_of_a_range_read_again_are_deleted(tmp_path):
+    """BATCH output, a malformed row in the last of 3 ranges: that child's files are deleted
+    (its range is read again by the parent, up to the error), so the folder holds exactly the
+    announced files, whose records are those one process writes before the error."""
+    rows = [row(i) for i in range(1, 600)]
+    rows[589] = "590,bad,not-a-number,2024-01-05T10:00:00Z,{}\n"  # the last child has announced files by then
+    path = write(tmp_path, rows)
+    one, one_report = run(path, 1, batches=tmp_path / "one")
+    many, many_report = run(path, 3, batches=tmp_path / "many")
+    assert many_report == one_report
+    assert one_report["error"].startswith("Export file export.csv: record 590 ")
+
+    def announced(stdout: bytes) -> list[Path]:
+        urls = [url for line in stdout.splitlines() for url in json.loads(line)["manifest"]]
+        return [Path(url.removeprefix("file://")) for url in urls]
+
+    def records(files: list[Path]) -> list[dict]:
+        return [json.loads(line) for file in files for line in file.read_bytes().splitlines()]
+
+    assert sorted(announced(many)) == sorted((tmp_path / "many").iterdir())
+    assert records(announced(many)) == records(announced(one))
+    assert len(records(announced(one))) == one_report["count"] == 589 - sum(1 for i in range(1, 590) if i % 11 == 0)

@@ -42,6 +42,12 @@ def interrupt(exc: BaseException) -> None:
     raise exc
 
 
+def reset() -> None:
+    """Forget held sections and interrupts (a forked child starts afresh)."""
+    global _depth, _pending, _requested
+    _depth, _pending, _requested = 0, None, False
+
+
 def requested() -> bool:
     """Whether an interrupt arrived: retries give up, so the stop is not delayed by backoff."""
     return _requested

@@ -82,12 +82,12 @@ def _write_pending() -> None:
         sys.stdout.flush()
 
 
-def copy_lines(fd: int, size: int) -> None:
+def copy_lines(fd: int, size: int, copied: t.Callable[[int], t.Any] = lambda offset: None) -> None:
     """Write the first ``size`` bytes of ``fd``, finished RECORD lines, to stdout.
 
     Read by offset (another process may share the file position). Each block written ends at
     a line end and is written with interrupts held, so a stop between blocks leaves only
-    whole lines behind.
+    whole lines behind. ``copied`` is told the offset reached after each block.
     """
     flush()
     offset = 0
@@ -103,7 +103,8 @@ def copy_lines(fd: int, size: int) -> None:
             want *= 2  # a line longer than the block
         with interrupts.held():
             sys.stdout.buffer.write(memoryview(block)[:cut])
-        offset += cut
+            offset += cut
+            copied(offset)
     sys.stdout.flush()
 
 

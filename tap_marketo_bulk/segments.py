@@ -32,6 +32,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import typing as t
 
 from tap_marketo_bulk import batches, interrupts, output
@@ -59,6 +60,12 @@ def default_processes() -> int:
 Append = t.Callable[[dict[str, t.Any]], t.Any]
 
 
+#: Seconds a child has to remove its unannounced batch files after SIGTERM, before SIGKILL.
+STOP_GRACE_SECONDS = 5.0
+#: The signals a fork must not be cut by (see :func:`_fork`).
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
 @dataclasses.dataclass
 class _Child:
     pid: int
@@ -66,8 +73,10 @@ class _Child:
     output: t.BinaryIO
     status: int
     reaped: bool = False
-    #: Whether its lines were copied out; if not, the batch files it announced are deleted.
-    copied: bool = False
+    closed: bool = False
+    #: Bytes of its output already copied to stdout: the batch files announced there are the
+    #: target's; those announced after it are deleted if the child's lines are given up.
+    copied: int = 0
 
     def result(self) -> dict[str, t.Any] | None:
         """The child's report after it exited, or None if it failed in any way."""
@@ -80,19 +89,50 @@ class _Child:
             return None
         return json.loads(b"".join(chunks))
 
+    def copy_out(self) -> None:
+        """Write the child's lines to stdout, after what this process wrote."""
+
+        def copied(offset: int) -> None:
+            self.copied = offset
+
+        output.copy_lines(self.output.fileno(), os.fstat(self.output.fileno()).st_size, copied)
+
     def close(self) -> None:
-        """Kill (if need be) and reap the child; delete the batch files it announced unless
-        its lines were copied out (its range is read again, or the run stops)."""
-        if not self.reaped:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self.reaped = True
-        if not self.copied and batches.in_use():
-            self.output.seek(0)
-            batches.remove_files(url for line in self.output for url in batches.announced_files(line))
-        os.close(self.status)
-        self.output.close()
+        """Stop (SIGTERM, then SIGKILL after a grace period) and reap the child, and delete
+        the batch files it announced but that were not copied out. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if not self.reaped:
+                self._stop()
+            if batches.in_use():
+                self.output.seek(self.copied)
+                batches.remove_files(url for line in self.output for url in batches.announced_files(line))
+        finally:
+            os.close(self.status)
+            self.output.close()
+
+    def _stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)  # the child deletes its open batch files first
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                self.reaped = True
+                return
+            time.sleep(0.01)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        self.reaped = True
+
+
+def _close(children: list[_Child]) -> None:
+    """Close every child, each even if another fails, with interrupts held."""
+    with interrupts.held(), contextlib.ExitStack() as stack:
+        for child in children:
+            stack.callback(child.close)
 
 
 def emit_file(
@@ -118,7 +158,11 @@ def emit_file(
     children: list[_Child] = []
     try:
         for number, span in enumerate(spans[1:], 2):
-            children.append(_fork(reader, append, spill, span, strict=number < len(spans), temp_dir=temp_dir))
+            try:
+                _fork(reader, append, spill, span, strict=number < len(spans), temp_dir=temp_dir, children=children)
+            except OSError as exc:  # no process left (pids limit, memory): this one reads the rest
+                LOGGER.warning("Could not start a parsing process (%s); the tap's process reads the rest", exc)
+                break
         base = Progress(lines=reader.header_lines)
         try:
             progress = reader.emit(append, spill, spans[0], base=base, strict=True)
@@ -127,6 +171,7 @@ def emit_file(
                 "Export file %s quotes values outside RFC 4180, so it cannot be cut safely; reading it in one process",
                 reader.path.name,
             )
+            _close(children)
             return _rest_in_one(reader, append, spill, exc.progress)
         for child in children:
             report = child.result()
@@ -137,21 +182,22 @@ def emit_file(
                     reader.path.name,
                     *child.span,
                 )
+                _close(children)
                 return reader.emit(append, spill, (child.span[0], reader.size), base=progress)
             output.flush()
-            output.copy_lines(child.output.fileno(), os.fstat(child.output.fileno()).st_size)
-            child.copied = True
+            child.copy_out()
             output.add_counts(report["counts"])
             progress = Progress(
                 progress.records + report["records"],
                 progress.dropped + report["dropped"],
                 progress.lines + report["lines"],
             )
-        progress.processes = len(spans)
+        if len(children) < len(spans) - 1:  # a fork failed: the rest, from a proven boundary
+            progress = reader.emit(append, spill, (spans[len(children) + 1][0], reader.size), base=progress)
+        progress.processes = 1 + len(children)
         return progress
     finally:
-        for child in children:
-            child.close()
+        _close(children)
 
 
 def _rest_in_one(reader: ExportReader, append: Append, spill: t.Callable[[], t.Any], done: Progress) -> Progress:
@@ -160,10 +206,10 @@ def _rest_in_one(reader: ExportReader, append: Append, spill: t.Callable[[], t.A
 
 
 def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this child when the tap's process ends, even by SIGKILL (Linux),
-    so no child outlives a killed run; elsewhere the parent's cleanup has to do."""
+    """Have the kernel send this child SIGTERM when the tap's process ends, even by SIGKILL
+    (Linux), so no child outlives a killed run; elsewhere the parent's cleanup has to do."""
     if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent ended before the call above took effect
         os._exit(1)
 
@@ -173,12 +219,18 @@ def _load_prctl() -> t.Callable[..., int] | None:
         import ctypes
 
         return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux
+    except (ImportError, OSError, AttributeError):  # not Linux, or a Python without ctypes
         return None
 
 
 _PR_SET_PDEATHSIG = 1
 _PRCTL = _load_prctl() if sys.platform.startswith("linux") else None
+
+
+def _abandon_and_exit(signum: int, frame: t.Any) -> None:
+    """A child's SIGTERM: delete the batch files it has not announced, then exit."""
+    output.abandon()
+    os._exit(1)
 
 
 def _fork(
@@ -189,20 +241,59 @@ def _fork(
     *,
     strict: bool,
     temp_dir: str | None,
-) -> _Child:
+    children: list[_Child],
+) -> None:
+    """Start a child for ``span`` and add it to ``children``.
+
+    A stop must neither lose the child nor run in it: the parent holds interrupts until the
+    child is in ``children`` (so it is stopped and reaped), and SIGINT/SIGTERM are blocked
+    across the fork until the child has its own handlers (Python already drops, in a child,
+    signals the parent received but had not handled yet). So a child never runs the parent's
+    stop code, such as cancelling export jobs.
+    """
     lines = tempfile.TemporaryFile(dir=temp_dir)  # noqa: SIM115 (closed by _Child.close)
-    status_read, status_write = os.pipe()
+    try:
+        status_read, status_write = os.pipe()
+    except OSError:
+        lines.close()
+        raise
     parent = os.getpid()
-    with interrupts.held():  # the parent knows its child before any stop can unwind it
-        pid = os.fork()
-        if pid:
-            os.close(status_write)
-            return _Child(pid, span, lines, status_read)
-    # The child: never returns into the caller's frames.
+    with interrupts.held():
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            for fd in (status_read, status_write):
+                os.close(fd)
+            lines.close()
+            raise
+        if not pid:
+            _child(reader, append, spill, span, strict, lines, status_read, status_write, parent, mask)
+        os.close(status_write)
+        children.append(_Child(pid, span, lines, status_read))
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _child(
+    reader: ExportReader,
+    append: Append,
+    spill: t.Callable[[], t.Any],
+    span: tuple[int, int],
+    strict: bool,
+    lines: t.BinaryIO,
+    status_read: int,
+    status_write: int,
+    parent: int,
+    mask: t.Iterable[int],
+) -> t.NoReturn:
+    """A child's whole life: its range's records onto ``lines``, a report, ``os._exit``."""
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the parent's to handle
+        signal.signal(signal.SIGTERM, _abandon_and_exit)
+        interrupts.reset()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _die_with_parent(parent)
         os.close(status_read)
         os.dup2(lines.fileno(), sys.stdout.fileno())

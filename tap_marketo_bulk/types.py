@@ -178,13 +178,16 @@ def _to_decimal_string(value: str) -> str:
     return format(_to_decimal(value), "f")
 
 
-_JSON_DECODER = msgspec.json.Decoder()
+#: Numbers with a fraction as Decimal: exact digits, and no "out of range" for ``1e400``.
+_JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def _to_json_object(value: str) -> dict[str, Any]:
     """The activities ``attributes`` column: a JSON object with native JSON values.
 
-    msgspec parses it about four times faster than ``json.loads``, to the same values.
+    msgspec parses it about four times faster than ``json.loads``. Numbers with a fraction
+    become Decimal, so they are written back with their exact digits, as the fast path's raw
+    JSON is.
     """
     try:
         parsed = _JSON_DECODER.decode(value)

@@ -216,7 +216,9 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         """
         started = time.monotonic()
         processes = 1
-        if self._lines is not None if fast is None else fast:
+        if fast is None:
+            fast = self._lines is not None
+        if fast:
             records, processes = self.emit_file(export_file, route)
         else:
             records = 0

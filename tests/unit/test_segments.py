@@ -30,6 +30,14 @@ from tap_marketo_bulk.errors import MalformedExportFile
 from tap_marketo_bulk.reader import ExportReader
 
 path, processes, struct, slow = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "struct", sys.argv[4] == "slow"
+if os.environ.get("FORKS_BEFORE_FAILURE"):  # the fork after these many fails, as with a pids limit
+    forks, real_fork = [int(os.environ["FORKS_BEFORE_FAILURE"])], os.fork
+    def fork():
+        forks[0] -= 1
+        if forks[0] < 0:
+            raise OSError(11, "Resource temporarily unavailable")
+        return real_fork()
+    os.fork = fork
 convs = {
     "id": types.converter("integer"),
     "name": str,
@@ -40,10 +48,9 @@ convs = {
 if slow:  # keep the children busy long enough to be interrupted
     original = segments._fork
     def announce(*args, **kwargs):
-        child = original(*args, **kwargs)
-        sys.stderr.write(f"CHILD {child.pid}\n")
+        original(*args, **kwargs)
+        sys.stderr.write(f"CHILD {kwargs['children'][-1].pid}\n")
         sys.stderr.flush()
-        return child
     segments._fork = announce
 reader = ExportReader(path, convs, drop=("updatedAt", "2024-02-01T00:00:00Z"), struct=struct)
 if len(sys.argv) > 5:  # BATCH files in this folder
@@ -71,12 +78,22 @@ sys.stderr.write("REPORT " + json.dumps(report) + "\n")
 
 
 def run(
-    path: Path, processes: int, *, struct: bool = True, log: list[str] | None = None, batches: Path | None = None
+    path: Path,
+    processes: int,
+    *,
+    struct: bool = True,
+    log: list[str] | None = None,
+    batches: Path | None = None,
+    slow: bool = False,
+    env: dict[str, str] | None = None,
 ) -> tuple[bytes, dict]:
-    """stdout and report of the script; ``batches``: write BATCH files there instead of RECORDs."""
-    args = [str(path), str(processes), "struct" if struct else "dict", "fast", *([batches.as_uri()] if batches else [])]
+    """stdout and report of the script; ``batches``: write BATCH files there instead of RECORDs;
+    ``slow``: 1 ms per record."""
+    args = [str(path), str(processes), "struct" if struct else "dict", "slow" if slow else "fast"]
+    args += [batches.as_uri()] if batches else []
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, *args],
+        env={**os.environ, **(env or {})},
         capture_output=True,
         timeout=120,
         check=False,
@@ -263,3 +280,29 @@ def test_batch_files_of_a_range_read_again_are_deleted(tmp_path):
     assert sorted(announced(many)) == sorted((tmp_path / "many").iterdir())
     assert records(announced(many)) == records(announced(one))
     assert len(records(announced(one))) == one_report["count"] == 589 - sum(1 for i in range(1, 590) if i % 11 == 0)
+
+
+def test_a_failed_fork_leaves_the_rest_to_the_tap_process(tmp_path):
+    """No process left for the third range (pids limit): the tap's process reads it after
+    the second child's lines, and writes what one process writes."""
+    path = write(tmp_path, [row(i) for i in range(1, 600)])
+    one, one_report = run(path, 1)
+    log: list[str] = []
+    many, many_report = run(path, 3, log=log, env={"FORKS_BEFORE_FAILURE": "1"})
+    assert "Could not start a parsing process ([Errno 11] Resource temporarily unavailable)" in "\n".join(log)
+    assert many == one
+    assert many_report == {**one_report, "processes": 2}
+
+
+def test_children_stopped_mid_range_leave_no_batch_files(tmp_path):
+    """BATCH output, 4 processes, a malformed row in the tap's own range: the run stops while
+    the children are mid-range with files open (SIGTERM: they delete them) and others
+    announced (the parent deletes those), so the folder holds exactly the announced files."""
+    rows = [row(i) for i in range(1, 2000)]
+    rows[299] = "300,bad,not-a-number,2024-01-05T10:00:00Z,{}\n"
+    path = write(tmp_path, rows)
+    many, report = run(path, 4, batches=tmp_path / "many", slow=True)
+    assert report["error"].startswith("Export file export.csv: record 300 ")
+    urls = [url for line in many.splitlines() for url in json.loads(line)["manifest"]]
+    assert sorted(Path(url.removeprefix("file://")) for url in urls) == sorted((tmp_path / "many").iterdir())
+    assert sum(len(Path(url.removeprefix("file://")).read_bytes().splitlines()) for url in urls) == report["count"]

@@ -47,14 +47,15 @@ MAX_DEFAULT_PROCESSES = 4
 
 
 def default_processes() -> int:
-    """CPUs this process may run on, at most :data:`MAX_DEFAULT_PROCESSES`; 1 without fork."""
-    if not hasattr(os, "fork"):
+    """On Linux, the CPUs this process may run on, at most :data:`MAX_DEFAULT_PROCESSES`.
+
+    Elsewhere 1: Windows has no fork, and on macOS a fork without exec can crash in system
+    frameworks (a crashed child is only read again, but that wastes its work). There,
+    ``parse_processes`` opts in.
+    """
+    if not sys.platform.startswith("linux"):
         return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS has no affinity call
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_DEFAULT_PROCESSES))
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_PROCESSES))
 
 
 Append = t.Callable[[dict[str, t.Any]], t.Any]

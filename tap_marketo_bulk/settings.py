@@ -196,9 +196,9 @@ SETTINGS_SCHEMA = th.PropertiesList(
         th.IntegerType,
         title="Parse Processes",
         description=(
-            "Processes that parse one large export file together, 1..64; default: the CPUs "
-            "available to the tap, at most 4. Records keep the file's order; 1 parses in the "
-            "tap's process only."
+            "Processes that parse one large export file together, 1..64; default: on Linux the "
+            "CPUs available to the tap, at most 4, elsewhere 1. Records keep the file's order; 1 "
+            "parses in the tap's process only."
         ),
     ),
     th.Property(

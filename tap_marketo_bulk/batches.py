@@ -66,9 +66,6 @@ class BatchFiles(output.Writer):
         self._url = ""
         self._in_file = 0
 
-    def stamp(self, extracted_at: t.Any) -> None:
-        """BATCH records carry no ``time_extracted``."""
-
     def spill(self) -> None:
         """Encode the collected records into batch files of at most ``batch_size`` records."""
         batch = self.batch

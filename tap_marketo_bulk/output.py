@@ -154,7 +154,8 @@ class Writer:
         _writers.append(self)
 
     def stamp(self, extracted_at: dt.datetime) -> None:
-        """Set ``time_extracted`` for the following records (once per downloaded file)."""
+        """Set ``time_extracted`` for the following records (once per downloaded file); a
+        no-op for messages without it (BATCH files)."""
 
     def write(self, record: t.Any) -> None:
         """Add one record."""

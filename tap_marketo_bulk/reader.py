@@ -496,10 +496,10 @@ class ExportReader:
             reader = self._csv(self._lines(handle))
             next(reader)
             record = dropped = 0
-            build, drop_index, drop_raw = self.build, self.drop_index, self.drop_raw
+            build = self.build
             with self._errors_explained(reader, lambda: record, 0):
                 for record, row in enumerate(reader, 1):
-                    if drop_index is not None and len(row) > drop_index and row[drop_index] == drop_raw:
+                    if self.drops(row):
                         dropped += 1
                         continue
                     try:
@@ -545,7 +545,7 @@ class ExportReader:
                 progress[0] += 1
 
             def rebuild(row: list[str], record: int) -> dict[str, Any] | None:
-                if self.drop_index is not None and len(row) > self.drop_index and row[self.drop_index] == self.drop_raw:
+                if self.drops(row):
                     return None
                 try:
                     return self._slow_emit(row)
@@ -561,6 +561,10 @@ class ExportReader:
                     raise NotARecordBoundary(Progress(progress[0], progress[1])) from exc
                 raise
             return Progress(progress[0], progress[1], base.lines + reader.line_num)
+
+    def drops(self, row: list[str]) -> bool:
+        """Whether a row belongs to the next window (``drop``); the generated loop inlines it."""
+        return self.drop_index is not None and len(row) > self.drop_index and row[self.drop_index] == self.drop_raw
 
     def _open(self, span: tuple[int, int] | None) -> Any:
         if span is None:

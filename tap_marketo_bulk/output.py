@@ -82,15 +82,15 @@ def _write_pending() -> None:
         sys.stdout.flush()
 
 
-def copy_lines(fd: int, size: int, copied: t.Callable[[int], t.Any] = lambda offset: None) -> None:
-    """Write the first ``size`` bytes of ``fd``, finished RECORD lines, to stdout.
+def copy_lines(fd: int, start: int, end: int, copied: t.Callable[[int], t.Any] = lambda offset: None) -> None:
+    """Write bytes ``start`` to ``end`` of ``fd``, finished RECORD lines, to stdout.
 
     Read by offset (another process may share the file position). Each block written ends at
     a line end and is written with interrupts held, so a stop between blocks leaves only
     whole lines behind. ``copied`` is told the offset reached after each block.
     """
     flush()
-    offset = 0
+    offset, size = start, end
     while offset < size:
         want = min(COPY_BYTES, size - offset)
         while True:

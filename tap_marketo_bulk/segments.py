@@ -2,11 +2,18 @@
 
 Parsing, typing and encoding cost about as much CPU per row as Python's csv module itself, so
 one process cannot keep up with a fast target. A verified file is therefore cut into byte
-ranges at record boundaries (:meth:`ExportReader.split`). The tap's process forks one child per
-range but the first: a child runs the very same record code (the stream's writers, routing of
-activity rows) with its stdout pointed at an unnamed temporary file, and reports how far it
-read. The parent emits the first range itself, then copies each child's lines to stdout in
+ranges at record boundaries (:meth:`ExportReader.split`), several per process. The tap's
+process forks children that run the very same record code (the stream's writers, routing of
+activity rows) with their stdout pointed at unnamed temporary files, and report each range
+they finish. The ranges are claimed one at a time (:class:`_Claims`): the tap's process takes
+them from the front and writes their records straight to stdout, the children take them from
+the back. When the two ends meet, the tap's process copies the children's ranges out in file
 order, so the output is byte for byte what one process would write, just sooner.
+
+Why small ranges claimed on demand: on a shared machine one CPU is often slower than the other
+for a while. With one fixed half per process the run lasts as long as the slower half; with
+ranges taken as each process gets free, a slow CPU simply takes fewer, and the processes end
+at most one range apart.
 
 Why the boundaries hold: a range is cut after a LF preceded by an even number of quote
 characters, which in RFC 4180 quoting is outside any quoted value. Every range but the last is
@@ -30,12 +37,18 @@ import json
 import logging
 import os
 import signal
+import struct
 import sys
 import tempfile
 import time
 import typing as t
 
 from tap_marketo_bulk import batches, interrupts, output
+
+try:
+    import fcntl
+except ImportError:  # Windows, which has no fork either: files are read in one process there
+    fcntl = None
 from tap_marketo_bulk.reader import ExportReader, NotARecordBoundary, Progress
 
 LOGGER = logging.getLogger(__name__)
@@ -67,36 +80,77 @@ STOP_GRACE_SECONDS = 5.0
 _STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
+#: Ranges per process: the processes end at most one range apart (see the module docstring).
+RANGES_PER_PROCESS = 8
+
+
+class _Claims:
+    """Which ranges are still free, shared by the tap's process and its children.
+
+    Two numbers, the first and the last free range, in a small unnamed file that every process
+    reads and updates under a POSIX record lock (``lockf``): such locks belong to a process,
+    so they exclude a forked child from its parent, and the kernel releases them when a
+    process dies, so a killed child never leaves the others waiting.
+    """
+
+    _LAYOUT = struct.Struct("<qq")
+
+    def __init__(self, count: int, temp_dir: str | None) -> None:
+        self._file = tempfile.TemporaryFile(dir=temp_dir)  # noqa: SIM115 (closed by close())
+        os.pwrite(self._file.fileno(), self._LAYOUT.pack(0, count - 1), 0)
+
+    def take(self, *, first: bool) -> int | None:
+        """Claim the first (the tap's process) or the last (a child) free range; None when
+        none is left."""
+        fd = self._file.fileno()
+        with interrupts.held():
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            try:
+                low, high = self._LAYOUT.unpack(os.pread(fd, self._LAYOUT.size, 0))
+                if low > high:
+                    return None
+                taken = low if first else high
+                os.pwrite(fd, self._LAYOUT.pack(low + first, high - (not first)), 0)
+                return taken
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Release the file."""
+        self._file.close()
+
+
 @dataclasses.dataclass
 class _Child:
     pid: int
-    span: tuple[int, int]
     output: t.BinaryIO
     status: int
     reaped: bool = False
     closed: bool = False
-    #: Bytes of its output already copied to stdout: the batch files announced there are the
-    #: target's; those announced after it are deleted if the child's lines are given up.
-    copied: int = 0
+    #: Byte ranges of its output already copied to stdout: the batch files announced there are
+    #: the target's; those announced elsewhere are deleted when the child is closed.
+    copied: list[list[int]] = dataclasses.field(default_factory=list)
 
-    def result(self) -> dict[str, t.Any] | None:
-        """The child's report after it exited, or None if it failed in any way."""
+    def reports(self) -> list[dict[str, t.Any]]:
+        """Wait for the child to exit; the reports of the ranges it finished (all of them
+        valid even if it failed later: each is sent only once its lines are written)."""
         chunks = []
         while chunk := os.read(self.status, 1 << 16):
             chunks.append(chunk)
-        _, code = os.waitpid(self.pid, 0)
+        os.waitpid(self.pid, 0)
         self.reaped = True
-        if code != 0 or not chunks:
-            return None
-        return json.loads(b"".join(chunks))
+        return [json.loads(line) for line in b"".join(chunks).splitlines()]
 
-    def copy_out(self) -> None:
-        """Write the child's lines to stdout, after what this process wrote."""
+    def copy_out(self, report: dict[str, t.Any]) -> None:
+        """Write the lines of one reported range to stdout, after what this process wrote."""
+        start = report["offset"]
+        done = [start, start]
+        self.copied.append(done)
 
         def copied(offset: int) -> None:
-            self.copied = offset
+            done[1] = offset
 
-        output.copy_lines(self.output.fileno(), os.fstat(self.output.fileno()).st_size, copied)
+        output.copy_lines(self.output.fileno(), start, start + report["size"], copied)
 
     def close(self) -> None:
         """Stop (SIGTERM, then SIGKILL after a grace period) and reap the child, and delete
@@ -108,11 +162,18 @@ class _Child:
             if not self.reaped:
                 self._stop()
             if batches.in_use():
-                self.output.seek(self.copied)
-                batches.remove_files(url for line in self.output for url in batches.announced_files(line))
+                batches.remove_files(url for line in self._uncopied_lines() for url in batches.announced_files(line))
         finally:
             os.close(self.status)
             self.output.close()
+
+    def _uncopied_lines(self) -> t.Iterator[bytes]:
+        self.output.seek(0)
+        offset = 0
+        for line in self.output:
+            if not any(start <= offset < end for start, end in self.copied):
+                yield line
+            offset += len(line)
 
     def _stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -152,58 +213,82 @@ def emit_file(
     :data:`MIN_SEGMENT_BYTES`). Returns the progress over the whole file.
     """
     min_bytes = MIN_SEGMENT_BYTES if min_bytes is None else min_bytes
-    spans = reader.split(processes, min_bytes) if processes > 1 and hasattr(os, "fork") else []
+    spans = []
+    if processes > 1 and hasattr(os, "fork"):
+        spans = reader.split(processes * RANGES_PER_PROCESS, min_bytes)
     if len(spans) < 2:
         return reader.emit(append, spill)
     output.flush()  # a child must not inherit records still to be written
+    claims = _Claims(len(spans), temp_dir)
     children: list[_Child] = []
     try:
-        for number, span in enumerate(spans[1:], 2):
+        for _ in range(min(processes, len(spans)) - 1):
             try:
-                _fork(reader, append, spill, span, strict=number < len(spans), temp_dir=temp_dir, children=children)
-            except OSError as exc:  # no process left (pids limit, memory): this one reads the rest
+                _fork(reader, append, spill, spans, claims, temp_dir=temp_dir, children=children)
+            except OSError as exc:  # no process left (pids limit, memory): the others read more
                 LOGGER.warning("Could not start a parsing process (%s); the tap's process reads the rest", exc)
                 break
-        base = Progress(lines=reader.header_lines)
-        try:
-            progress = reader.emit(append, spill, spans[0], base=base, strict=True)
-        except NotARecordBoundary as exc:
-            LOGGER.warning(
-                "Export file %s quotes values outside RFC 4180, so it cannot be cut safely; reading it in one process",
-                reader.path.name,
-            )
-            _close(children)
-            return _rest_in_one(reader, append, spill, exc.progress)
-        for child in children:
-            report = child.result()
-            if report is None:
+        progress = Progress(lines=reader.header_lines)
+        last = len(spans) - 1
+        next_range = 0
+        while (number := claims.take(first=True)) is not None:
+            try:
+                after = reader.emit(append, spill, spans[number], base=progress, strict=number < last)
+            except NotARecordBoundary as exc:
                 LOGGER.warning(
-                    "Export file %s: the process parsing bytes %d to %d stopped; reading them again "
-                    "in the tap's process",
+                    "Export file %s quotes values outside RFC 4180, so it cannot be cut safely; reading it on "
+                    "in one process",
                     reader.path.name,
-                    *child.span,
                 )
                 _close(children)
-                return reader.emit(append, spill, (child.span[0], reader.size), base=progress)
+                return _rest_in_one(reader, append, spill, spans[number][0], progress, exc.progress)
+            progress, next_range = after, number + 1
+        done = {report["range"]: (child, report) for child in children for report in child.reports()}
+        for number in range(next_range, len(spans)):
+            if number not in done:
+                LOGGER.warning(
+                    "Export file %s: the process parsing bytes %d to %d stopped; reading the file on from "
+                    "there in the tap's process",
+                    reader.path.name,
+                    *spans[number],
+                )
+                _close(children)
+                return reader.emit(append, spill, (spans[number][0], reader.size), base=progress)
+            child, report = done[number]
             output.flush()
-            child.copy_out()
+            child.copy_out(report)
             output.add_counts(report["counts"])
             progress = Progress(
                 progress.records + report["records"],
                 progress.dropped + report["dropped"],
                 progress.lines + report["lines"],
             )
-        if len(children) < len(spans) - 1:  # a fork failed: the rest, from a proven boundary
-            progress = reader.emit(append, spill, (spans[len(children) + 1][0], reader.size), base=progress)
+        LOGGER.debug(
+            "Export file %s: %d ranges in %d processes, %d of them read by the tap's process",
+            reader.path.name,
+            len(spans),
+            1 + len(children),
+            next_range,
+        )
         progress.processes = 1 + len(children)
         return progress
     finally:
         _close(children)
+        claims.close()
 
 
-def _rest_in_one(reader: ExportReader, append: Append, spill: t.Callable[[], t.Any], done: Progress) -> Progress:
-    """Read the whole file in this process, past the ``done`` records already handed on."""
-    return reader.emit(append, spill, base=Progress(0, done.dropped, 0), skip=done.records)
+def _rest_in_one(
+    reader: ExportReader,
+    append: Append,
+    spill: t.Callable[[], t.Any],
+    start: int,
+    before: Progress,
+    done: Progress,
+) -> Progress:
+    """Read the file on from byte ``start`` in this process: ``before`` is the progress up to
+    there, ``done`` up to the records already handed on."""
+    base = Progress(before.records, done.dropped, before.lines)
+    return reader.emit(append, spill, (start, reader.size), base=base, skip=done.records - before.records)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -238,13 +323,13 @@ def _fork(
     reader: ExportReader,
     append: Append,
     spill: t.Callable[[], t.Any],
-    span: tuple[int, int],
+    spans: list[tuple[int, int]],
+    claims: _Claims,
     *,
-    strict: bool,
     temp_dir: str | None,
     children: list[_Child],
 ) -> None:
-    """Start a child for ``span`` and add it to ``children``.
+    """Start a child that claims ``spans`` from the back, and add it to ``children``.
 
     A stop must neither lose the child nor run in it: the parent holds interrupts until the
     child is in ``children`` (so it is stopped and reaped), and SIGINT/SIGTERM are blocked
@@ -270,9 +355,9 @@ def _fork(
             lines.close()
             raise
         if not pid:
-            _child(reader, append, spill, span, strict, lines, status_read, status_write, parent, mask)
+            _child(reader, append, spill, spans, claims, lines, status_read, status_write, parent, mask)
         os.close(status_write)
-        children.append(_Child(pid, span, lines, status_read))
+        children.append(_Child(pid, lines, status_read))
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
@@ -280,15 +365,16 @@ def _child(
     reader: ExportReader,
     append: Append,
     spill: t.Callable[[], t.Any],
-    span: tuple[int, int],
-    strict: bool,
+    spans: list[tuple[int, int]],
+    claims: _Claims,
     lines: t.BinaryIO,
     status_read: int,
     status_write: int,
     parent: int,
     mask: t.Iterable[int],
 ) -> t.NoReturn:
-    """A child's whole life: its range's records onto ``lines``, a report, ``os._exit``."""
+    """A child's whole life: ranges claimed from the back, each range's records onto
+    ``lines`` and a report line about it on ``status_write``, then ``os._exit``."""
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the parent's to handle
@@ -297,17 +383,22 @@ def _child(
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _die_with_parent(parent)
         os.close(status_read)
-        os.dup2(lines.fileno(), sys.stdout.fileno())
-        before = output.counts()
-        progress = reader.emit(append, spill, span, strict=strict)
-        output.flush()
-        report = {
-            "records": progress.records,
-            "dropped": progress.dropped,
-            "lines": progress.lines,
-            "counts": [after - was for after, was in zip(output.counts(), before, strict=False)],
-        }
-        os.write(status_write, json.dumps(report).encode())
+        stdout = sys.stdout.fileno()
+        os.dup2(lines.fileno(), stdout)
+        while (number := claims.take(first=False)) is not None:
+            before, offset = output.counts(), os.lseek(stdout, 0, os.SEEK_CUR)
+            progress = reader.emit(append, spill, spans[number], strict=number < len(spans) - 1)
+            output.flush()  # the range's lines, and the BATCH messages of its files, are whole
+            report = {
+                "range": number,
+                "offset": offset,
+                "size": os.lseek(stdout, 0, os.SEEK_CUR) - offset,
+                "records": progress.records,
+                "dropped": progress.dropped,
+                "lines": progress.lines,
+                "counts": [after - was for after, was in zip(output.counts(), before, strict=False)],
+            }
+            os.write(status_write, json.dumps(report).encode() + b"\n")
         code = 0
     except BaseException:
         output.abandon()  # the parent reads this range again: its batch files must not stay

@@ -12,6 +12,7 @@ import io
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,12 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tap_marketo_bulk import types
+from tap_marketo_bulk import segments, types
 from tap_marketo_bulk.reader import ExportReader, NotARecordBoundary
+from tap_marketo_bulk.segments import _Claims
 
 SCRIPT = r"""
-import datetime as dt, json, os, sys, time
+import datetime as dt, json, logging, os, sys, time
 from tap_marketo_bulk import output, segments, types
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
+tap_pid = os.getpid()
 from tap_marketo_bulk.errors import MalformedExportFile
 from tap_marketo_bulk.reader import ExportReader
 
@@ -61,9 +65,10 @@ else:
     lines = output.RecordLines("s")
 lines.stamp(dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc))
 append = lines.append
-if slow:
+if slow or os.environ.get("SLOW_TAP_PROCESS"):  # 1 ms per record (only in the tap's process)
     def append(record):
-        time.sleep(0.001)
+        if slow or os.getpid() == tap_pid:
+            time.sleep(0.001)
         lines.append(record)
 report = {}
 try:
@@ -205,8 +210,9 @@ def test_malformed_row_in_a_later_range_reads_as_one_process(tmp_path):
     path = write(tmp_path, rows)
     one, one_report = run(path, 1)
     log: list[str] = []
-    many, many_report = run(path, 3, log=log)
-    assert any("the process parsing bytes" in line and "stopped; reading them again" in line for line in log)
+    # The tap's process slowed down, so that the children take the range with the bad row.
+    many, many_report = run(path, 3, log=log, env={"SLOW_TAP_PROCESS": "1"})
+    assert any("the process parsing bytes" in line and "stopped; reading the file on" in line for line in log)
     assert many == one
     assert many_report == one_report
     # Line: the header, 250 records (35 with a name on two lines, 14 with attributes on
@@ -306,3 +312,45 @@ def test_children_stopped_mid_range_leave_no_batch_files(tmp_path):
     urls = [url for line in many.splitlines() for url in json.loads(line)["manifest"]]
     assert sorted(Path(url.removeprefix("file://")) for url in urls) == sorted((tmp_path / "many").iterdir())
     assert sum(len(Path(url.removeprefix("file://")).read_bytes().splitlines()) for url in urls) == report["count"]
+
+
+def test_claims_hand_each_range_to_one_process(tmp_path):
+    """The tap's process takes ranges from the front while a child takes them from the back,
+    both as fast as they can: every range is taken exactly once, the front ones by the tap."""
+    claims = _Claims(2000, str(tmp_path))
+    read, write = os.pipe()
+    pid = os.fork()
+    if not pid:  # the child: take from the back, report what it took
+        try:
+            os.close(read)
+            taken = []
+            while (number := claims.take(first=False)) is not None:
+                taken.append(number)
+            os.write(write, json.dumps(taken).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    mine = []
+    while (number := claims.take(first=True)) is not None:
+        mine.append(number)
+    with os.fdopen(read, "rb") as pipe:
+        theirs = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    claims.close()
+    assert mine == list(range(len(mine)))
+    assert theirs == list(range(1999, len(mine) - 1, -1))
+
+
+def test_a_slow_process_takes_fewer_ranges(tmp_path):
+    """Ranges go to whichever process is free: with the tap's process slowed to 1 ms per
+    record, the child reads nearly all 16 ranges, and the output is still that of one process."""
+    path = write(tmp_path, [row(i) for i in range(1, 600)])
+    one, one_report = run(path, 1)
+    log: list[str] = []
+    many, many_report = run(path, 2, log=log, env={"SLOW_TAP_PROCESS": "1", "LOG_LEVEL": "DEBUG"})
+    assert many == one
+    assert many_report == {**one_report, "processes": 2}
+    [summary] = [line for line in log if "ranges in 2 processes" in line]
+    ranges, mine = re.search(r"(\d+) ranges in 2 processes, (\d+) of them read by the tap's process", summary).groups()
+    assert int(ranges) == 2 * segments.RANGES_PER_PROCESS
+    assert 1 <= int(mine) <= 2

@@ -65,10 +65,11 @@ else:
     lines = output.RecordLines("s")
 lines.stamp(dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc))
 append = lines.append
-if slow or os.environ.get("SLOW_TAP_PROCESS"):  # 1 ms per record (only in the tap's process)
+if slow or os.environ.get("SLOW_TAP_PROCESS"):  # seconds per record, only in the tap's process
+    delay = float(os.environ.get("SLOW_TAP_PROCESS") or 0.001)
     def append(record):
         if slow or os.getpid() == tap_pid:
-            time.sleep(0.001)
+            time.sleep(delay)
         lines.append(record)
 report = {}
 try:
@@ -211,7 +212,7 @@ def test_malformed_row_in_a_later_range_reads_as_one_process(tmp_path):
     one, one_report = run(path, 1)
     log: list[str] = []
     # The tap's process slowed down, so that the children take the range with the bad row.
-    many, many_report = run(path, 3, log=log, env={"SLOW_TAP_PROCESS": "1"})
+    many, many_report = run(path, 3, log=log, env={"SLOW_TAP_PROCESS": "0.001"})
     assert any("the process parsing bytes" in line and "stopped; reading the file on" in line for line in log)
     assert many == one
     assert many_report == one_report
@@ -342,12 +343,13 @@ def test_claims_hand_each_range_to_one_process(tmp_path):
 
 
 def test_a_slow_process_takes_fewer_ranges(tmp_path):
-    """Ranges go to whichever process is free: with the tap's process slowed to 1 ms per
-    record, the child reads nearly all 16 ranges, and the output is still that of one process."""
+    """Ranges go to whichever process is free: with the tap's process slowed to 5 ms per
+    record (about 0.2 s a range), the child reads nearly all 16 ranges, and the output is
+    still that of one process."""
     path = write(tmp_path, [row(i) for i in range(1, 600)])
     one, one_report = run(path, 1)
     log: list[str] = []
-    many, many_report = run(path, 2, log=log, env={"SLOW_TAP_PROCESS": "1", "LOG_LEVEL": "DEBUG"})
+    many, many_report = run(path, 2, log=log, env={"SLOW_TAP_PROCESS": "0.005", "LOG_LEVEL": "DEBUG"})
     assert many == one
     assert many_report == {**one_report, "processes": 2}
     [summary] = [line for line in log if "ranges in 2 processes" in line]

@@ -90,14 +90,14 @@ def copy_lines(fd: int, start: int, end: int, copied: t.Callable[[int], t.Any] =
     whole lines behind. ``copied`` is told the offset reached after each block.
     """
     flush()
-    offset, size = start, end
-    while offset < size:
-        want = min(COPY_BYTES, size - offset)
+    offset = start
+    while offset < end:
+        want = min(COPY_BYTES, end - offset)
         while True:
             block = os.pread(fd, want, offset)
             if not block:
-                raise OSError(f"segment output ended at byte {offset} of {size}")
-            cut = len(block) if offset + len(block) >= size else block.rfind(b"\n") + 1
+                raise OSError(f"segment output ended at byte {offset} of {end}")
+            cut = len(block) if offset + len(block) >= end else block.rfind(b"\n") + 1
             if cut:
                 break
             want *= 2  # a line longer than the block

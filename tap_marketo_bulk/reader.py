@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import itertools
 import os
@@ -156,31 +157,24 @@ def _compile(source: str, namespace: dict[str, Any], name: str, columns: int) ->
     return namespace[name]
 
 
-def _compile_row_builder(
-    columns: list[str], converters: list[Callable[[str], Any]], *, raw: bool = False
-) -> tuple[Callable[[list[str]], dict[str, Any]], Callable[[list[str]], dict[str, Any]]]:
-    """``(build, slow)``: functions turning one csv row into a record dict, for this header.
+def _compile_row_builder(columns: list[str], converters: list[Callable[[str], Any]]) -> Callable[[list[str]], Any]:
+    """A function turning one csv row into a record dict, for this header (the SDK path).
 
-    ``build`` tries the fast display and falls back to the slow one; ``slow`` uses the
-    converters alone. Both raise ValueError for a wrong field count (the tuple unpack) and
-    ``slow`` for a value its converter rejects.
+    It tries the fast display and falls back to the converters alone, which give the same
+    values or raise the reportable ValueError; the tuple unpack raises ValueError for a wrong
+    field count.
     """
     namespace: dict[str, Any] = {"_errors": _INLINE_ERRORS}
-    unpack, items = _items(columns, converters, namespace, raw=raw)
-    fast, slow = _dict_display(items, 1), _dict_display(items, 2)
+    unpack, items = _items(columns, converters, namespace, raw=False)
     source = (
         "def build(row):\n"
         f"    {unpack} = row\n"
         "    try:\n"
-        f"        return {fast}\n"
+        f"        return {_dict_display(items, 1)}\n"
         "    except _errors:\n"
-        f"        return {slow}\n"
-        "def slow(row):\n"
-        f"    {unpack} = row\n"
-        f"    return {slow}\n"
+        f"        return {_dict_display(items, 2)}\n"
     )
-    build = _compile(source, namespace, "build", len(columns))
-    return build, namespace["slow"]
+    return _compile(source, namespace, "build", len(columns))
 
 
 def _compile_emit_loop(
@@ -392,11 +386,8 @@ class ExportReader:
         _check_header(self.path, self.header, converters)
         self.columns = list(self.header)
         self.converters = [converters[name] for name in self.columns]
-        self.build, self.slow = _compile_row_builder(self.columns, self.converters)
         self.drop_index, self.drop_raw = (self.columns.index(drop[0]), drop[1]) if drop else (None, None)
-        self._run, self._slow_emit = _compile_emit_loop(
-            self.columns, self.converters, drop_index=self.drop_index, omit=frozenset(omit), struct=struct
-        )
+        self._omit, self._struct = frozenset(omit), struct
         header_end = self._header_end()
         if header_end is not None:
             self.data_start, self.header_lines = header_end
@@ -496,7 +487,7 @@ class ExportReader:
             reader = self._csv(self._lines(handle))
             next(reader)
             record = dropped = 0
-            build = self.build
+            build = _compile_row_builder(self.columns, self.converters)
             with self._errors_explained(reader, lambda: record, 0):
                 for record, row in enumerate(reader, 1):
                     if self.drops(row):
@@ -535,6 +526,7 @@ class ExportReader:
         progress = [base.records, base.dropped]
         if self.header is None:
             return Progress(*progress)
+        run, slow = self._emit_loop
         with self._open(span) as handle:
             reader = self._csv(self._lines(handle), strict=strict)
             if span is None:
@@ -548,19 +540,27 @@ class ExportReader:
                 if self.drops(row):
                     return None
                 try:
-                    return self._slow_emit(row)
+                    return slow(row)
                 except ValueError as exc:
                     line = base.lines + reader.line_num
                     raise _row_error(self.path, record, line, row, self.columns, self.converters, exc) from exc
 
             try:
                 with self._errors_explained(reader, lambda: progress[0], base.lines):
-                    self._run(reader, append, spill, rebuild, self.drop_raw, progress)
+                    run(reader, append, spill, rebuild, self.drop_raw, progress)
             except MalformedExportFile as exc:
                 if strict and isinstance(exc.__cause__, csv.Error):
                     raise NotARecordBoundary(Progress(progress[0], progress[1])) from exc
                 raise
             return Progress(progress[0], progress[1], base.lines + reader.line_num)
+
+    @functools.cached_property
+    def _emit_loop(self) -> tuple[Callable[..., None], Callable[[list[str]], Any]]:
+        """:meth:`emit`'s generated loop and slow builder, compiled on first use (the SDK path
+        never needs them)."""
+        return _compile_emit_loop(
+            self.columns, self.converters, drop_index=self.drop_index, omit=self._omit, struct=self._struct
+        )
 
     def drops(self, row: list[str]) -> bool:
         """Whether a row belongs to the next window (``drop``); the generated loop inlines it."""

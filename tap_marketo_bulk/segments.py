@@ -220,11 +220,12 @@ def emit_file(
         return reader.emit(append, spill)
     output.flush()  # a child must not inherit records still to be written
     claims = _Claims(len(spans), temp_dir)
+    work = _Work(reader, append, spill, spans, claims)
     children: list[_Child] = []
     try:
         for _ in range(min(processes, len(spans)) - 1):
             try:
-                _fork(reader, append, spill, spans, claims, temp_dir=temp_dir, children=children)
+                _fork(work, temp_dir=temp_dir, children=children)
             except OSError as exc:  # no process left (pids limit, memory): the others read more
                 LOGGER.warning("Could not start a parsing process (%s); the tap's process reads the rest", exc)
                 break
@@ -319,17 +320,19 @@ def _abandon_and_exit(signum: int, frame: t.Any) -> None:
     os._exit(1)
 
 
-def _fork(
-    reader: ExportReader,
-    append: Append,
-    spill: t.Callable[[], t.Any],
-    spans: list[tuple[int, int]],
-    claims: _Claims,
-    *,
-    temp_dir: str | None,
-    children: list[_Child],
-) -> None:
-    """Start a child that claims ``spans`` from the back, and add it to ``children``.
+@dataclasses.dataclass
+class _Work:
+    """What a child needs: the file, the record sink, the ranges and who took which."""
+
+    reader: ExportReader
+    append: Append
+    spill: t.Callable[[], t.Any]
+    spans: list[tuple[int, int]]
+    claims: _Claims
+
+
+def _fork(work: _Work, *, temp_dir: str | None, children: list[_Child]) -> None:
+    """Start a child that claims ranges from the back, and add it to ``children``.
 
     A stop must neither lose the child nor run in it: the parent holds interrupts until the
     child is in ``children`` (so it is stopped and reaped), and SIGINT/SIGTERM are blocked
@@ -355,18 +358,14 @@ def _fork(
             lines.close()
             raise
         if not pid:
-            _child(reader, append, spill, spans, claims, lines, status_read, status_write, parent, mask)
+            _child(work, lines, status_read, status_write, parent, mask)
         os.close(status_write)
         children.append(_Child(pid, lines, status_read))
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _child(
-    reader: ExportReader,
-    append: Append,
-    spill: t.Callable[[], t.Any],
-    spans: list[tuple[int, int]],
-    claims: _Claims,
+    work: _Work,
     lines: t.BinaryIO,
     status_read: int,
     status_write: int,
@@ -385,9 +384,10 @@ def _child(
         os.close(status_read)
         stdout = sys.stdout.fileno()
         os.dup2(lines.fileno(), stdout)
-        while (number := claims.take(first=False)) is not None:
+        spans = work.spans
+        while (number := work.claims.take(first=False)) is not None:
             before, offset = output.counts(), os.lseek(stdout, 0, os.SEEK_CUR)
-            progress = reader.emit(append, spill, spans[number], strict=number < len(spans) - 1)
+            progress = work.reader.emit(work.append, work.spill, spans[number], strict=number < len(spans) - 1)
             output.flush()  # the range's lines, and the BATCH messages of its files, are whole
             report = {
                 "range": number,

@@ -177,8 +177,8 @@ def test_leads_filter_auto_falls_back_to_created_at_on_1035(make_sandbox):
     records = by_key(run.records("leads"), "id")
     truth = {lead["id"]: expected_lead(lead, fields) for lead in sb.data.leads}
     assert records == truth
-    assert len([line for line in run.stderr.splitlines() if "1035" in line]) == 1, run.stderr
-    assert "WARN" in next(line for line in run.stderr.splitlines() if "1035" in line)
+    assert len([line for line in run.stderr.splitlines() if "(1035)" in line]) == 1, run.stderr
+    assert "WARN" in next(line for line in run.stderr.splitlines() if "(1035)" in line)
     # Only the createdAt jobs exist (the refused updatedAt create made none).
     assert [job["request"] for job in jobs_of(sb, "leads")] == [
         _expected_body(fields, s, e, "createdAt") for s, e in WINDOWS

@@ -81,7 +81,7 @@ def test_program_members_1035_fallback_exports_everything(make_sandbox):
     for job in jobs:
         assert "updatedAt" not in job["request"]["filter"]
         assert len(job["request"]["filter"]["programIds"]) <= 10
-    assert len([line for line in run.stderr.splitlines() if "1035" in line]) == 1, run.stderr
+    assert len([line for line in run.stderr.splitlines() if "(1035)" in line]) == 1, run.stderr
 
 
 def test_unknown_program_id_fails_before_any_job(sb):

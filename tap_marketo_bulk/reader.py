@@ -458,16 +458,14 @@ class ExportReader:
                 position += len(block)
         return None
 
-    def split(self, parts: int, min_bytes: int) -> list[tuple[int, int]]:
-        """Byte ranges of about equal size covering the data rows, each at least ``min_bytes``
-        and starting at a record boundary; one range (or none for no rows) when it cannot split."""
+    def split(self, targets: Iterable[int]) -> list[tuple[int, int]]:
+        """Byte ranges covering the data rows, cut at the first record boundary at or after each
+        target offset (ascending); targets that fall into an earlier range are skipped. One
+        range (or none for no rows) when no target cuts."""
         if self.data_start is None or self.data_start >= self.size:
             return []
-        start = self.data_start
-        parts = max(1, min(parts, (self.size - start) // max(1, min_bytes)))
-        bounds = [start]
-        for k in range(1, parts):
-            target = start + (self.size - start) * k // parts
+        bounds = [self.data_start]
+        for target in targets:
             if target <= bounds[-1]:
                 continue
             end = self.boundary_after(target, bounds[-1])

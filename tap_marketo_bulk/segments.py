@@ -10,10 +10,13 @@ them from the front and writes their records straight to stdout, the children ta
 the back. When the two ends meet, the tap's process copies the children's ranges out in file
 order, so the output is byte for byte what one process would write, just sooner.
 
-Why small ranges claimed on demand: on a shared machine one CPU is often slower than the other
-for a while. With one fixed half per process the run lasts as long as the slower half; with
-ranges taken as each process gets free, a slow CPU simply takes fewer, and the processes end
-at most one range apart.
+Why ranges claimed on demand: on a shared machine one CPU is often slower than the other for a
+while. With one fixed half per process the run lasts as long as the slower half; with ranges
+taken as each process gets free, a slow CPU simply takes fewer, and the processes end at most
+one range apart. Why ranges of different sizes (:func:`cut_targets`): that last range is one of
+those around the point where the ends are expected to meet, so those are the smallest, and the
+ranges grow by half again with each step away from it: few ranges in all (each costs a little
+to start), and the processes end a small range apart.
 
 Why the boundaries hold: a range is cut after a LF preceded by an even number of quote
 characters, which in RFC 4180 quoting is outside any quoted value. Every range but the last is
@@ -53,8 +56,13 @@ from tap_marketo_bulk.reader import ExportReader, NotARecordBoundary, Progress
 
 LOGGER = logging.getLogger(__name__)
 
-#: Ranges are at least this large: below it a fork costs more than it saves.
-MIN_SEGMENT_BYTES = 8 << 20
+#: Ranges are at least this large, so a file is split only from twice this size: starting a
+#: range (a view of the file, a csv reader, a report) costs about half a millisecond, a fork a
+#: few.
+MIN_SEGMENT_BYTES = 2 << 20
+#: Around the meeting point ranges are 1/32 of each process's share of the file (see
+#: :func:`cut_targets`): the processes end about that far apart.
+FINEST_RANGES_PER_PROCESS = 32
 #: Default cap on processes per file: the target, not the tap, sets the pace beyond it.
 MAX_DEFAULT_PROCESSES = 4
 
@@ -80,8 +88,28 @@ STOP_GRACE_SECONDS = 5.0
 _STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
-#: Ranges per process: the processes end at most one range apart (see the module docstring).
-RANGES_PER_PROCESS = 8
+def cut_targets(start: int, end: int, processes: int, min_bytes: int = MIN_SEGMENT_BYTES) -> list[int]:
+    """Offsets, ascending, near which to cut bytes ``start`` to ``end`` into ranges for
+    ``processes`` processes; none when the bytes are under twice ``min_bytes``.
+
+    The tap's process takes ranges from the front and is expected to read its share, 1 /
+    ``processes`` of the bytes, while the children read the rest from the back, so the two
+    ends should meet there. Ranges next to that point are the finest, 1 /
+    :data:`FINEST_RANGES_PER_PROCESS` of a share (at least ``min_bytes``), three on each side;
+    further out each range is half as large as its distance to that point, so a slower or
+    faster CPU moves the meeting point into ranges that are still small.
+    """
+    total = end - start
+    if processes < 2 or total < 2 * min_bytes:
+        return []
+    finest = max(min_bytes, total // (processes * FINEST_RANGES_PER_PROCESS))
+    meet = start + total // processes
+    targets = {meet}
+    reach = 0
+    while meet - reach > start or meet + reach < end:
+        reach += max(finest, reach // 2)
+        targets.update((meet - reach, meet + reach))
+    return sorted(target for target in targets if start < target < end)
 
 
 class _Claims:
@@ -214,8 +242,8 @@ def emit_file(
     """
     min_bytes = MIN_SEGMENT_BYTES if min_bytes is None else min_bytes
     spans = []
-    if processes > 1 and hasattr(os, "fork"):
-        spans = reader.split(processes * RANGES_PER_PROCESS, min_bytes)
+    if processes > 1 and hasattr(os, "fork") and reader.data_start is not None:
+        spans = reader.split(cut_targets(reader.data_start, reader.size, processes, min_bytes))
     if len(spans) < 2:
         return reader.emit(append, spill)
     output.flush()  # a child must not inherit records still to be written

@@ -141,7 +141,8 @@ CONVS = {
 def test_split_ranges_end_where_records_end(tmp_path):
     path = write(tmp_path, [row(i) for i in range(1, 400)])
     reader = ExportReader(path, CONVS)
-    spans = reader.split(4, 1)
+    size = path.stat().st_size
+    spans = reader.split([size // 4, size // 2, size * 3 // 4])
     assert len(spans) == 4
     assert spans[0][0] == reader.data_start == len(b"id,name,amount,updatedAt,attributes\n")
     assert spans[-1][1] == path.stat().st_size
@@ -150,7 +151,30 @@ def test_split_ranges_end_where_records_end(tmp_path):
     whole = list(csv.reader(io.StringIO(data.decode(), newline="")))[1:]
     pieces = [r for start, end in spans for r in csv.reader(io.StringIO(data[start:end].decode(), newline=""))]
     assert pieces == whole
-    assert reader.split(4, path.stat().st_size) == [(reader.data_start, path.stat().st_size)]
+    assert reader.split([]) == [(reader.data_start, size)]
+    assert reader.split([10, size - 1]) == [(reader.data_start, size)]  # in the header; in the last record
+
+
+def test_ranges_shrink_toward_where_the_processes_meet():
+    """The tap's process is expected to read 1/processes of the bytes from the front: the
+    ranges there are 1/32 of that share, three on each side, then grow by half each step."""
+    reaches = [100, 200, 300, 450, 675, 1012, 1518, 2277]  # 6400 / 2 / 32 = 100, then +half
+    assert segments.cut_targets(0, 6400, 2, 1) == [
+        *(3200 - reach for reach in reversed(reaches)),
+        3200,
+        *(3200 + reach for reach in reaches),
+    ]
+    spans = list(itertools.pairwise([1000, *segments.cut_targets(1000, 33000, 4, 1), 33000]))
+    sizes = [end - start for start, end in spans]
+    meet = next(n for n, (start, _) in enumerate(spans) if start == 1000 + 32000 // 4)
+    assert sizes[meet - 3 : meet + 3] == [250] * 6  # 32000 / 4 / 32
+    # Each step away from there is larger, but for the remainders at both ends.
+    assert sizes[1 : meet - 3] == sorted(sizes[1 : meet - 3], reverse=True)
+    assert sizes[meet + 3 : -1] == sorted(sizes[meet + 3 : -1])
+    assert len(sizes) == 21
+    assert segments.cut_targets(0, 6400, 2, 3200) == [3200]
+    assert segments.cut_targets(0, 6399, 2, 3200) == []
+    assert segments.cut_targets(0, 6400, 1, 1) == []
 
 
 @pytest.mark.parametrize("processes", [2, 3, 5])
@@ -189,7 +213,7 @@ def test_quoting_outside_rfc4180_falls_back_to_one_reader(tmp_path):
     rows[90] = '106,"spans\nthe middle",1.00,2024-01-05T10:00:00Z,{}\n'
     path = write(tmp_path, rows)
     reader = ExportReader(path, CONVS)
-    [(start, cut), _] = reader.split(2, 1)
+    [(start, cut), _] = reader.split([reader.size // 2])
     inside = path.read_bytes()[:cut]
     assert inside.endswith(b'106,"spans\n')  # the cut the quote count suggests is wrong
     with pytest.raises(NotARecordBoundary):
@@ -344,8 +368,8 @@ def test_claims_hand_each_range_to_one_process(tmp_path):
 
 def test_a_slow_process_takes_fewer_ranges(tmp_path):
     """Ranges go to whichever process is free: with the tap's process slowed to 5 ms per
-    record (about 0.2 s a range), the child reads nearly all 16 ranges, and the output is
-    still that of one process."""
+    record (0.46 s for its first range of 92 records), the child reads nearly all 18 ranges,
+    and the output is still that of one process."""
     path = write(tmp_path, [row(i) for i in range(1, 600)])
     one, one_report = run(path, 1)
     log: list[str] = []
@@ -354,5 +378,6 @@ def test_a_slow_process_takes_fewer_ranges(tmp_path):
     assert many_report == {**one_report, "processes": 2}
     [summary] = [line for line in log if "ranges in 2 processes" in line]
     ranges, mine = re.search(r"(\d+) ranges in 2 processes, (\d+) of them read by the tap's process", summary).groups()
-    assert int(ranges) == 2 * segments.RANGES_PER_PROCESS
+    reader = ExportReader(path, CONVS)
+    assert int(ranges) == len(reader.split(segments.cut_targets(reader.data_start, reader.size, 2, 1))) == 18
     assert 1 <= int(mine) <= 2

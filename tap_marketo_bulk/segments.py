@@ -342,10 +342,16 @@ _PR_SET_PDEATHSIG = 1
 _PRCTL = _load_prctl() if sys.platform.startswith("linux") else None
 
 
-def _abandon_and_exit(signum: int, frame: t.Any) -> None:
-    """A child's SIGTERM: delete the batch files it has not announced, then exit."""
-    output.abandon()
-    os._exit(1)
+class _Stopped(BaseException):
+    """A child's SIGTERM, raised where no batch file is half created or half announced."""
+
+
+def _stop_at_a_safe_point(signum: int, frame: t.Any) -> None:
+    """A child's SIGTERM: stop at the end of any held section (:mod:`interrupts`), such as the
+    one that closes a batch file and writes its BATCH message; :func:`_child` then deletes the
+    files not announced. Acting in between (as a handler that exits at once would) could
+    leave a finished file that no message announces and no process deletes."""
+    interrupts.interrupt(_Stopped())
 
 
 @dataclasses.dataclass
@@ -405,7 +411,7 @@ def _child(
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the parent's to handle
-        signal.signal(signal.SIGTERM, _abandon_and_exit)
+        signal.signal(signal.SIGTERM, _stop_at_a_safe_point)
         interrupts.reset()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _die_with_parent(parent)

@@ -31,7 +31,6 @@ import csv
 import dataclasses
 import functools
 import io
-import itertools
 import os
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
@@ -434,46 +433,49 @@ class ExportReader:
 
         In RFC 4180 quoting every quote opens, closes or doubles inside a quoted value, so a
         LF after an even number of them is outside any quoted value. Files that break that
-        rule are caught where the segments are read (strict parsing, see
+        rule are caught where the ranges are read (strict parsing, see
         :mod:`tap_marketo_bulk.segments`). None when the file ends first.
         """
         start = self.data_start if start is None else start
         assert start is not None
+        return self._first_even_newline(offset, self._quotes(start, offset))
+
+    def boundary_before(self, offset: int, end: int) -> int | None:
+        """The same cut as :meth:`boundary_after`, found by counting the quotes from the cut
+        on to ``end`` (a record boundary) instead of from an earlier boundary: every record
+        holds an even number of quotes, so both counts are even at the same LFs. This lets the
+        processes that read a file from its back find their cuts without reading the front.
+        None when no record ends between ``offset`` and ``end``.
+        """
+        cut = self._first_even_newline(offset, self._quotes(offset, end))
+        return cut if cut is not None and cut < end else None
+
+    def _quotes(self, start: int, end: int) -> int:
+        """How many quote characters bytes ``start`` to ``end`` hold."""
         quotes = 0
-        position = start
         with self.path.open("rb") as raw:
             raw.seek(start)
+            while start < end and (block := raw.read(min(_SCAN_BLOCK, end - start))):
+                quotes += block.count(b'"')
+                start += len(block)
+        return quotes
+
+    def _first_even_newline(self, offset: int, quotes: int) -> int | None:
+        """Just past the first LF at or after ``offset`` where ``quotes`` plus the quotes from
+        ``offset`` to that LF is even; None when the file ends first."""
+        position = offset
+        with self.path.open("rb") as raw:
+            raw.seek(offset)
             while block := raw.read(_SCAN_BLOCK):
-                at = max(0, offset - position)
-                if at < len(block):
-                    quotes += block.count(b'"', 0, at)
-                    while (newline := block.find(b"\n", at)) >= 0:
-                        quotes += block.count(b'"', at, newline)
-                        if quotes % 2 == 0:
-                            return position + newline + 1
-                        at = newline + 1
-                    quotes += block.count(b'"', at)
-                else:
-                    quotes += block.count(b'"')
+                at = 0
+                while (newline := block.find(b"\n", at)) >= 0:
+                    quotes += block.count(b'"', at, newline)
+                    if quotes % 2 == 0:
+                        return position + newline + 1
+                    at = newline + 1
+                quotes += block.count(b'"', at)
                 position += len(block)
         return None
-
-    def split(self, targets: Iterable[int]) -> list[tuple[int, int]]:
-        """Byte ranges covering the data rows, cut at the first record boundary at or after each
-        target offset (ascending); targets that fall into an earlier range are skipped. One
-        range (or none for no rows) when no target cuts."""
-        if self.data_start is None or self.data_start >= self.size:
-            return []
-        bounds = [self.data_start]
-        for target in targets:
-            if target <= bounds[-1]:
-                continue
-            end = self.boundary_after(target, bounds[-1])
-            if end is None or end >= self.size:
-                break
-            bounds.append(end)
-        bounds.append(self.size)
-        return list(itertools.pairwise(bounds))
 
     # --- reading ---------------------------------------------------------------------
 

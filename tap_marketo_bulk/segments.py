@@ -1,31 +1,35 @@
 """One large export file parsed by several processes, its records written in file order.
 
 Parsing, typing and encoding cost about as much CPU per row as Python's csv module itself, so
-one process cannot keep up with a fast target. A verified file is therefore cut into byte
-ranges at record boundaries (:meth:`ExportReader.split`), several per process. The tap's
-process forks children that run the very same record code (the stream's writers, routing of
-activity rows) with their stdout pointed at unnamed temporary files, and report each range
-they finish. The ranges are claimed one at a time (:class:`_Claims`): the tap's process takes
-them from the front and writes their records straight to stdout, the children take them from
-the back. When the two ends meet, the tap's process copies the children's ranges out in file
-order, so the output is byte for byte what one process would write, just sooner.
+one process cannot keep up with a fast target. A verified file is therefore read in byte ranges
+cut at record boundaries, several per process. The tap's process forks children that run the
+very same record code (the stream's writers, routing of activity rows) with their stdout
+pointed at unnamed temporary files, and report each range they finish. Ranges are claimed one
+at a time (:class:`_Claims`): the tap's process carves them off the front of what is left and
+writes their records straight to stdout, the children carve them off the back. When the two
+ends meet, the tap's process copies the children's ranges out in file order, so the output is
+byte for byte what one process would write, just sooner.
 
 Why ranges claimed on demand: on a shared machine one CPU is often slower than the other for a
 while. With one fixed half per process the run lasts as long as the slower half; with ranges
 taken as each process gets free, a slow CPU simply takes fewer, and the processes end at most
-one range apart. Why ranges of different sizes (:func:`cut_targets`): that last range is one of
-those around the point where the ends are expected to meet, so those are the smallest, and the
-ranges grow by half again with each step away from it: few ranges in all (each costs a little
-to start), and the processes end a small range apart.
+one range apart. Why each range is a share of what is left (guided self-scheduling): the first
+ranges are large and the last ones, those that decide how far apart the processes end, small,
+wherever the ends meet; and there are few ranges in all (each costs a little to start).
+Why cuts are found at claim time: each process reads only the stretch of the file it claims to
+find its cut, so no process scans the whole file before the others can start.
 
-Why the boundaries hold: a range is cut after a LF preceded by an even number of quote
-characters, which in RFC 4180 quoting is outside any quoted value. Every range but the last is
-read with csv's ``strict`` mode, which refuses quoting outside RFC 4180 and a file ending
-inside a quoted value; a range read that way without error ended exactly where a single reader
-would have ended a record, so the next range starts where that reader would. If a range fails
-in any way (strict refusal, a malformed row, a crashed child) the parent reads the file on from
-that range's start in one piece, as a single process would, with the same record numbers in
-any error; nothing is written twice, nothing skipped.
+Why the boundaries hold: a range is cut after a LF with an even number of quote characters
+between it and a record boundary, before it (the front) or after it (the back). In RFC 4180
+quoting every record holds an even number of quotes, so either count puts the cut outside any
+quoted value. Files that break that rule are caught, whichever end found the cut: every range
+but the last is read with csv's ``strict`` mode, which refuses quoting outside RFC 4180 and a
+range ending inside a quoted value. Ranges tile the file, and the first starts at a record
+boundary; a range that starts at one and is read that way without error ends where a single
+reader would have ended a record, so the next range starts where that reader would. If a range
+fails in any way (strict refusal, a malformed row, a crashed child) the parent reads the file on
+from that range's start in one piece, as a single process would, with the same record numbers
+in any error; nothing is written twice, nothing skipped.
 
 Signals: a child ignores SIGINT (the terminal sends it to the whole process group; the parent
 decides) and dies on SIGTERM. Whatever ends the parent's work ends the children: they are
@@ -60,8 +64,8 @@ LOGGER = logging.getLogger(__name__)
 #: range (a view of the file, a csv reader, a report) costs about half a millisecond, a fork a
 #: few.
 MIN_SEGMENT_BYTES = 2 << 20
-#: Around the meeting point ranges are 1/32 of each process's share of the file (see
-#: :func:`cut_targets`): the processes end about that far apart.
+#: The smallest ranges are 1/32 of each process's share of the file: the processes end about
+#: that far apart.
 FINEST_RANGES_PER_PROCESS = 32
 #: Default cap on processes per file: the target, not the tap, sets the pace beyond it.
 MAX_DEFAULT_PROCESSES = 4
@@ -88,60 +92,56 @@ STOP_GRACE_SECONDS = 5.0
 _STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
-def cut_targets(start: int, end: int, processes: int, min_bytes: int = MIN_SEGMENT_BYTES) -> list[int]:
-    """Offsets, ascending, near which to cut bytes ``start`` to ``end`` into ranges for
-    ``processes`` processes; none when the bytes are under twice ``min_bytes``.
-
-    The tap's process takes ranges from the front and is expected to read its share, 1 /
-    ``processes`` of the bytes, while the children read the rest from the back, so the two
-    ends should meet there. Ranges next to that point are the finest, 1 /
-    :data:`FINEST_RANGES_PER_PROCESS` of a share (at least ``min_bytes``), three on each side;
-    further out each range is half as large as its distance to that point, so a slower or
-    faster CPU moves the meeting point into ranges that are still small.
-    """
-    total = end - start
-    if processes < 2 or total < 2 * min_bytes:
-        return []
-    finest = max(min_bytes, total // (processes * FINEST_RANGES_PER_PROCESS))
-    meet = start + total // processes
-    targets = {meet}
-    reach = 0
-    while meet - reach > start or meet + reach < end:
-        reach += max(finest, reach // 2)
-        targets.update((meet - reach, meet + reach))
-    return sorted(target for target in targets if start < target < end)
-
-
 class _Claims:
-    """Which ranges are still free, shared by the tap's process and its children.
+    """The bytes of the file no process has claimed yet, shared by the tap's process and its
+    children.
 
-    Two numbers, the first and the last free range, in a small unnamed file that every process
+    Two offsets, where those bytes start and end, in a small unnamed file that every process
     reads and updates under a POSIX record lock (``lockf``): such locks belong to a process,
     so they exclude a forked child from its parent, and the kernel releases them when a
-    process dies, so a killed child never leaves the others waiting.
+    process dies, so a killed child never leaves the others waiting. The claimed ranges tile
+    the data rows exactly, whoever found their cuts.
     """
 
     _LAYOUT = struct.Struct("<qq")
 
-    def __init__(self, count: int, temp_dir: str | None) -> None:
+    def __init__(self, reader: ExportReader, processes: int, min_bytes: int, temp_dir: str | None) -> None:
+        assert reader.data_start is not None
+        self._reader = reader
+        self._processes = processes
+        share = (reader.size - reader.data_start) // processes
+        self._finest = max(min_bytes, share // FINEST_RANGES_PER_PROCESS)
         self._file = tempfile.TemporaryFile(dir=temp_dir)  # noqa: SIM115 (closed by close())
-        os.pwrite(self._file.fileno(), self._LAYOUT.pack(0, count - 1), 0)
+        os.pwrite(self._file.fileno(), self._LAYOUT.pack(reader.data_start, reader.size), 0)
 
-    def take(self, *, first: bool) -> int | None:
-        """Claim the first (the tap's process) or the last (a child) free range; None when
-        none is left."""
+    def take(self, *, first: bool) -> tuple[int, int] | None:
+        """Claim a range off the front (the tap's process) or the back (a child) of the bytes
+        left; None when none are."""
         fd = self._file.fileno()
         with interrupts.held():
             fcntl.lockf(fd, fcntl.LOCK_EX)
             try:
                 low, high = self._LAYOUT.unpack(os.pread(fd, self._LAYOUT.size, 0))
-                if low > high:
+                if low >= high:
                     return None
-                taken = low if first else high
-                os.pwrite(fd, self._LAYOUT.pack(low + first, high - (not first)), 0)
-                return taken
+                span = self._carve(low, high, first=first)
+                os.pwrite(fd, self._LAYOUT.pack(*((span[1], high) if first else (low, span[0]))), 0)
+                return span
             finally:
                 fcntl.lockf(fd, fcntl.LOCK_UN)
+
+    def _carve(self, low: int, high: int, *, first: bool) -> tuple[int, int]:
+        """A range of about 1 / (2 x processes) of bytes ``low`` to ``high``, and never less
+        than the finest size, cut at a record boundary found from its own end of them (all of
+        them when no cut is left). Found under the lock: it reads only the range's bytes, and
+        the tap's process takes its first range before any child starts."""
+        size = max(self._finest, (high - low) // (2 * self._processes))
+        if high - low < size + self._finest:
+            return low, high
+        cut = self._reader.boundary_after(low + size, low) if first else self._reader.boundary_before(high - size, high)
+        if cut is None or not low < cut < high:
+            return low, high
+        return (low, cut) if first else (cut, high)
 
     def close(self) -> None:
         """Release the file."""
@@ -241,28 +241,27 @@ def emit_file(
     :data:`MIN_SEGMENT_BYTES`). Returns the progress over the whole file.
     """
     min_bytes = MIN_SEGMENT_BYTES if min_bytes is None else min_bytes
-    spans = []
-    if processes > 1 and hasattr(os, "fork") and reader.data_start is not None:
-        spans = reader.split(cut_targets(reader.data_start, reader.size, processes, min_bytes))
-    if len(spans) < 2:
+    start = reader.data_start
+    if processes < 2 or not hasattr(os, "fork") or start is None or reader.size - start < 2 * min_bytes:
         return reader.emit(append, spill)
     output.flush()  # a child must not inherit records still to be written
-    claims = _Claims(len(spans), temp_dir)
-    work = _Work(reader, append, spill, spans, claims)
+    claims = _Claims(reader, processes, min_bytes, temp_dir)
+    work = _Work(reader, append, spill, claims)
     children: list[_Child] = []
     try:
-        for _ in range(min(processes, len(spans)) - 1):
-            try:
-                _fork(work, temp_dir=temp_dir, children=children)
-            except OSError as exc:  # no process left (pids limit, memory): the others read more
-                LOGGER.warning("Could not start a parsing process (%s); the tap's process reads the rest", exc)
-                break
+        span = claims.take(first=True)  # before any child starts: none waits while it finds the cut
+        if span is not None and span[1] < reader.size:
+            for _ in range(processes - 1):
+                try:
+                    _fork(work, temp_dir=temp_dir, children=children)
+                except OSError as exc:  # no process left (pids limit, memory): the others read more
+                    LOGGER.warning("Could not start a parsing process (%s); the tap's process reads the rest", exc)
+                    break
         progress = Progress(lines=reader.header_lines)
-        last = len(spans) - 1
-        next_range = 0
-        while (number := claims.take(first=True)) is not None:
+        reached, mine = start, 0
+        while span is not None:
             try:
-                after = reader.emit(append, spill, spans[number], base=progress, strict=number < last)
+                after = reader.emit(append, spill, span, base=progress, strict=span[1] < reader.size)
             except NotARecordBoundary as exc:
                 LOGGER.warning(
                     "Export file %s quotes values outside RFC 4180, so it cannot be cut safely; reading it on "
@@ -270,20 +269,22 @@ def emit_file(
                     reader.path.name,
                 )
                 _close(children)
-                return _rest_in_one(reader, append, spill, spans[number][0], progress, exc.progress)
-            progress, next_range = after, number + 1
-        done = {report["range"]: (child, report) for child in children for report in child.reports()}
-        for number in range(next_range, len(spans)):
-            if number not in done:
+                return _rest_in_one(reader, append, spill, span[0], progress, exc.progress)
+            progress, reached, mine = after, span[1], mine + 1
+            span = claims.take(first=True)
+        done = {report["span"][0]: (child, report) for child in children for report in child.reports()}
+        ranges = mine + len(done)
+        while reached < reader.size:
+            if reached not in done:
                 LOGGER.warning(
-                    "Export file %s: the process parsing bytes %d to %d stopped; reading the file on from "
-                    "there in the tap's process",
+                    "Export file %s: the process parsing from byte %d stopped; reading the file on from there "
+                    "in the tap's process",
                     reader.path.name,
-                    *spans[number],
+                    reached,
                 )
                 _close(children)
-                return reader.emit(append, spill, (spans[number][0], reader.size), base=progress)
-            child, report = done[number]
+                return reader.emit(append, spill, (reached, reader.size), base=progress)
+            child, report = done[reached]
             output.flush()
             child.copy_out(report)
             output.add_counts(report["counts"])
@@ -292,12 +293,13 @@ def emit_file(
                 progress.dropped + report["dropped"],
                 progress.lines + report["lines"],
             )
+            reached = report["span"][1]
         LOGGER.debug(
             "Export file %s: %d ranges in %d processes, %d of them read by the tap's process",
             reader.path.name,
-            len(spans),
+            ranges,
             1 + len(children),
-            next_range,
+            mine,
         )
         progress.processes = 1 + len(children)
         return progress
@@ -356,12 +358,11 @@ def _stop_at_a_safe_point(signum: int, frame: t.Any) -> None:
 
 @dataclasses.dataclass
 class _Work:
-    """What a child needs: the file, the record sink, the ranges and who took which."""
+    """What a child needs: the file, the record sink, and the bytes left to claim."""
 
     reader: ExportReader
     append: Append
     spill: t.Callable[[], t.Any]
-    spans: list[tuple[int, int]]
     claims: _Claims
 
 
@@ -418,13 +419,12 @@ def _child(
         os.close(status_read)
         stdout = sys.stdout.fileno()
         os.dup2(lines.fileno(), stdout)
-        spans = work.spans
-        while (number := work.claims.take(first=False)) is not None:
+        while (span := work.claims.take(first=False)) is not None:
             before, offset = output.counts(), os.lseek(stdout, 0, os.SEEK_CUR)
-            progress = work.reader.emit(work.append, work.spill, spans[number], strict=number < len(spans) - 1)
+            progress = work.reader.emit(work.append, work.spill, span, strict=span[1] < work.reader.size)
             output.flush()  # the range's lines, and the BATCH messages of its files, are whole
             report = {
-                "range": number,
+                "span": span,
                 "offset": offset,
                 "size": os.lseek(stdout, 0, os.SEEK_CUR) - offset,
                 "records": progress.records,

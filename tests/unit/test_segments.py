@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_marketo_bulk import segments, types
+from tap_marketo_bulk import types
 from tap_marketo_bulk.reader import ExportReader, NotARecordBoundary
 from tap_marketo_bulk.segments import _Claims
 
@@ -138,43 +138,63 @@ CONVS = {
 }
 
 
-def test_split_ranges_end_where_records_end(tmp_path):
+def record_ends(data: bytes) -> list[int]:
+    """Byte offsets just past each record, the header included, as csv's own reader ends
+    them: it pulls whole lines, and no more than a record needs."""
+    consumed = [0]
+
+    def lines():
+        for line in data.splitlines(keepends=True):
+            consumed[0] += len(line)
+            yield line.decode()
+
+    ends = []
+    for _ in csv.reader(lines()):
+        ends.append(consumed[0])
+    return ends
+
+
+def test_cuts_found_from_either_end_end_where_records_end(tmp_path):
+    """Counting quotes from the record boundary before (the front) or after (the back) finds
+    the same cut, the end of the record the target falls in: every record holds an even number
+    of quotes. The file has values spanning lines and doubled quotes."""
     path = write(tmp_path, [row(i) for i in range(1, 400)])
     reader = ExportReader(path, CONVS)
     size = path.stat().st_size
-    spans = reader.split([size // 4, size // 2, size * 3 // 4])
-    assert len(spans) == 4
-    assert spans[0][0] == reader.data_start == len(b"id,name,amount,updatedAt,attributes\n")
-    assert spans[-1][1] == path.stat().st_size
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
-    data = path.read_bytes()
-    whole = list(csv.reader(io.StringIO(data.decode(), newline="")))[1:]
-    pieces = [r for start, end in spans for r in csv.reader(io.StringIO(data[start:end].decode(), newline=""))]
-    assert pieces == whole
-    assert reader.split([]) == [(reader.data_start, size)]
-    assert reader.split([10, size - 1]) == [(reader.data_start, size)]  # in the header; in the last record
+    ends = record_ends(path.read_bytes())
+    assert reader.data_start == ends[0] == len(b"id,name,amount,updatedAt,attributes\n")
+    assert ends[-1] == size
+    for target in range(reader.data_start, ends[-2], 37):
+        cut = min(end for end in ends if end > target)
+        assert reader.boundary_after(target) == cut
+        assert reader.boundary_before(target, size) == cut
+        assert reader.boundary_before(target, cut) is None  # no record ends inside that one
+    assert reader.boundary_after(ends[-2]) == size
+    assert reader.boundary_before(ends[-2], size) is None  # a cut never ends the file
 
 
-def test_ranges_shrink_toward_where_the_processes_meet():
-    """The tap's process is expected to read 1/processes of the bytes from the front: the
-    ranges there are 1/32 of that share, three on each side, then grow by half each step."""
-    reaches = [100, 200, 300, 450, 675, 1012, 1518, 2277]  # 6400 / 2 / 32 = 100, then +half
-    assert segments.cut_targets(0, 6400, 2, 1) == [
-        *(3200 - reach for reach in reversed(reaches)),
-        3200,
-        *(3200 + reach for reach in reaches),
+def test_each_range_is_a_share_of_what_is_left(tmp_path):
+    """Claims taken in turn from both ends: each is 1 / (2 x processes) of the bytes left, and
+    at least 1/32 of a process's share, cut at the end of the record its target falls in; the
+    last takes what is left when that is under a range and the finest size."""
+    path = tmp_path / "export.csv"
+    path.write_text("id,name\n" + "".join(f"{i:09d},{'x' * 89}\n" for i in range(640)))  # 100 bytes a record
+    reader = ExportReader(path, {"id": types.converter("integer"), "name": str})
+    claims = _Claims(reader, 2, 1, str(tmp_path))  # finest: 64,000 / 2 / 32 = 1,000
+    spans = []
+    while (span := claims.take(first=len(spans) % 2 == 0)) is not None:
+        spans.append((span[0] - reader.data_start, span[1] - reader.data_start))
+    claims.close()
+    assert spans[:3] == [
+        (0, 16100),  # 64,000 / 4 = 16,000: the record starting there ends at 16,100
+        (52100, 64000),  # 47,900 / 4 = 11,975 from the back: 52,025 falls in the record from 52,000
+        (16100, 25200),  # 36,000 / 4 = 9,000
     ]
-    spans = list(itertools.pairwise([1000, *segments.cut_targets(1000, 33000, 4, 1), 33000]))
-    sizes = [end - start for start, end in spans]
-    meet = next(n for n, (start, _) in enumerate(spans) if start == 1000 + 32000 // 4)
-    assert sizes[meet - 3 : meet + 3] == [250] * 6  # 32000 / 4 / 32
-    # Each step away from there is larger, but for the remainders at both ends.
-    assert sizes[1 : meet - 3] == sorted(sizes[1 : meet - 3], reverse=True)
-    assert sizes[meet + 3 : -1] == sorted(sizes[meet + 3 : -1])
-    assert len(sizes) == 21
-    assert segments.cut_targets(0, 6400, 2, 3200) == [3200]
-    assert segments.cut_targets(0, 6399, 2, 3200) == []
-    assert segments.cut_targets(0, 6400, 1, 1) == []
+    assert [end - start for start, end in spans] == [
+        16100, 11900, 9100, 6700, 5100, 3700, 2900, 2100, 1700, 1100, 1100, 900, 1600
+    ]  # fmt: skip
+    assert sorted(spans) == list(itertools.pairwise(sorted({0, 64000, *itertools.chain(*spans)})))
+    assert spans[-1] == (36000, 37600)  # 1,600 left: under 1,000 + 1,000, so all of it
 
 
 @pytest.mark.parametrize("processes", [2, 3, 5])
@@ -206,18 +226,22 @@ def test_segments_write_what_one_process_writes(tmp_path, processes, struct):
 
 
 def test_quoting_outside_rfc4180_falls_back_to_one_reader(tmp_path):
-    """A stray quote in an unquoted value makes the quote count lie: the cut lands inside a
-    quoted value. Strict reading of the first range notices; the file is read on as one."""
-    rows = [row(i) for i in range(1, 200) if i % 7]  # no values spanning lines but the one below
+    """A stray quote in an unquoted value makes the quote count from the front lie: the cut
+    lands inside a quoted value. Strict reading of the first range notices; the file is read on
+    as one."""
+    rows = [row(i) for i in range(1, 200) if i % 7]
     rows[9] = '11,stray"quote,1.00,2024-01-05T10:00:00Z,{}\n'
     rows[90] = '106,"spans\nthe middle",1.00,2024-01-05T10:00:00Z,{}\n'
     path = write(tmp_path, rows)
     reader = ExportReader(path, CONVS)
-    [(start, cut), _] = reader.split([reader.size // 2])
-    inside = path.read_bytes()[:cut]
-    assert inside.endswith(b'106,"spans\n')  # the cut the quote count suggests is wrong
+    data = path.read_bytes()
+    target = data.index(b'106,"spans')
+    cut = reader.boundary_after(target)
+    assert data[:cut].endswith(b'106,"spans\n')  # counted from the front: inside the value
+    back = reader.boundary_before(target, reader.size)
+    assert data[:back].endswith(b'the middle",1.00,2024-01-05T10:00:00Z,{}\n')  # from the back: right
     with pytest.raises(NotARecordBoundary):
-        reader.emit(lambda record: None, lambda: None, (start, cut), strict=True)
+        reader.emit(lambda record: None, lambda: None, (reader.data_start, cut), strict=True)
     one, one_report = run(path, 1)
     log: list[str] = []
     many, many_report = run(path, 2, log=log)
@@ -237,7 +261,9 @@ def test_malformed_row_in_a_later_range_reads_as_one_process(tmp_path):
     log: list[str] = []
     # The tap's process slowed down, so that the children take the range with the bad row.
     many, many_report = run(path, 3, log=log, env={"SLOW_TAP_PROCESS": "0.001"})
-    assert any("the process parsing bytes" in line and "stopped; reading the file on" in line for line in log)
+    assert any(
+        re.search(r"the process parsing from byte \d+ stopped; reading the file on from there", line) for line in log
+    )
     assert many == one
     assert many_report == one_report
     # Line: the header, 250 records (35 with a name on two lines, 14 with attributes on
@@ -339,36 +365,49 @@ def test_children_stopped_mid_range_leave_no_batch_files(tmp_path):
     assert sum(len(Path(url.removeprefix("file://")).read_bytes().splitlines()) for url in urls) == report["count"]
 
 
-def test_claims_hand_each_range_to_one_process(tmp_path):
-    """The tap's process takes ranges from the front while a child takes them from the back,
-    both as fast as they can: every range is taken exactly once, the front ones by the tap."""
-    claims = _Claims(2000, str(tmp_path))
-    read, write = os.pipe()
+def test_claims_tile_the_file_from_both_ends(tmp_path):
+    """The tap's process carves ranges off the front while a child carves them off the back,
+    both as fast as they can once each has its first: the ranges tile the data rows exactly,
+    each ends where a record ends, and each end's ranges follow one another."""
+    path = write(tmp_path, [row(i) for i in range(1, 4000)])
+    reader = ExportReader(path, CONVS)
+    claims = _Claims(reader, 2, 1, str(tmp_path))
+    read, write_end = os.pipe()
+    to_parent, from_child = os.pipe()
+    to_child, from_parent = os.pipe()
     pid = os.fork()
     if not pid:  # the child: take from the back, report what it took
         try:
             os.close(read)
-            taken = []
-            while (number := claims.take(first=False)) is not None:
-                taken.append(number)
-            os.write(write, json.dumps(taken).encode())
+            taken = [claims.take(first=False)]
+            os.write(from_child, b"1")
+            os.read(to_child, 1)  # the tap's process has its first too
+            while (span := claims.take(first=False)) is not None:
+                taken.append(span)
+            os.write(write_end, json.dumps(taken).encode())
         finally:
             os._exit(0)
-    os.close(write)
-    mine = []
-    while (number := claims.take(first=True)) is not None:
-        mine.append(number)
+    os.close(write_end)
+    os.read(to_parent, 1)
+    mine = [claims.take(first=True)]
+    os.write(from_parent, b"1")
+    while (span := claims.take(first=True)) is not None:
+        mine.append(span)
     with os.fdopen(read, "rb") as pipe:
-        theirs = json.loads(pipe.read())
+        theirs = [tuple(span) for span in json.loads(pipe.read())]
     os.waitpid(pid, 0)
     claims.close()
-    assert mine == list(range(len(mine)))
-    assert theirs == list(range(1999, len(mine) - 1, -1))
+    assert mine and theirs
+    assert [start for start, _ in mine] == [reader.data_start] + [end for _, end in mine[:-1]]
+    assert [end for _, end in theirs] == [reader.size] + [start for start, _ in theirs[:-1]]
+    assert mine[-1][1] == theirs[-1][0]
+    ends = record_ends(path.read_bytes())
+    assert {end for _, end in mine + theirs} <= set(ends)
 
 
 def test_a_slow_process_takes_fewer_ranges(tmp_path):
     """Ranges go to whichever process is free: with the tap's process slowed to 5 ms per
-    record (0.46 s for its first range of 92 records), the child reads nearly all 18 ranges,
+    record (0.7 s for its first range, a quarter of the file), the child reads all the rest,
     and the output is still that of one process."""
     path = write(tmp_path, [row(i) for i in range(1, 600)])
     one, one_report = run(path, 1)
@@ -378,6 +417,4 @@ def test_a_slow_process_takes_fewer_ranges(tmp_path):
     assert many_report == {**one_report, "processes": 2}
     [summary] = [line for line in log if "ranges in 2 processes" in line]
     ranges, mine = re.search(r"(\d+) ranges in 2 processes, (\d+) of them read by the tap's process", summary).groups()
-    reader = ExportReader(path, CONVS)
-    assert int(ranges) == len(reader.split(segments.cut_targets(reader.data_start, reader.size, 2, 1))) == 18
-    assert 1 <= int(mine) <= 2
+    assert (int(ranges), int(mine)) == (13, 1)

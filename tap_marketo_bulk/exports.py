@@ -514,18 +514,24 @@ class ExportRunner:
             suffix=f".{file_format.lower()}",
             dir=self.temp_dir,
         )
-        os.close(fd)
         path = Path(name)
         try:
-            for attempt in (1, 2):
-                digest, size = self._fetch(job, path)
-                problem = _verification_problem(digest, size, expected_sum, expected_size)
-                if problem is None:
-                    break
-                if attempt == 2:
-                    msg = f"Export {job.export_id}: {problem} after downloading twice"
-                    raise errors.ChecksumMismatch(msg)
-                LOGGER.warning("Export %s: %s; downloading it again", job.export_id, problem)
+            # Written through mkstemp's own descriptor: opening the path again with "wb"
+            # truncates it, and on ext4 a truncated file's blocks are allocated when it is
+            # closed (auto_da_alloc), 40 ms for 148 MB, and its unlink takes 20 ms longer.
+            with os.fdopen(fd, "wb") as out:
+                for attempt in (1, 2):
+                    if attempt == 2:
+                        out.seek(0)
+                        out.truncate()
+                    digest, size = self._fetch(job, out)
+                    problem = _verification_problem(digest, size, expected_sum, expected_size)
+                    if problem is None:
+                        break
+                    if attempt == 2:
+                        msg = f"Export {job.export_id}: {problem} after downloading twice"
+                        raise errors.ChecksumMismatch(msg)
+                    LOGGER.warning("Export %s: %s; downloading it again", job.export_id, problem)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -541,49 +547,48 @@ class ExportRunner:
         )
         return ExportFile(job.request, job.export_id, path, records, size, file_format)
 
-    def _fetch(self, job: ExportJob, path: Path) -> tuple[str, int]:
-        """Write the file to ``path``, resuming with ``Range`` after a dropped connection."""
+    def _fetch(self, job: ExportJob, out: t.BinaryIO) -> tuple[str, int]:
+        """Write the file over ``out``, resuming with ``Range`` after a dropped connection."""
         digest = hashlib.sha256()
         written = 0
         expected_size = job.details.get("fileSize")
         resumes = 0
-        with path.open("wb") as out:
-            while True:
-                response = self.client.open_download(job.path("file.json"), written)
-                if written and response.status_code == 200:
-                    out.seek(0)
-                    out.truncate()
-                    digest = hashlib.sha256()
-                    written = 0
-                try:
-                    # read1: whatever has arrived, so a drop loses nothing already received
-                    # (iter_content's full-size reads discard a partial chunk).
-                    raw = response.raw
-                    raw.decode_content = True
-                    while chunk := raw.read1(DOWNLOAD_CHUNK_BYTES):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        written += len(chunk)
-                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                    resumes += 1
-                    if resumes > MAX_DOWNLOAD_RESUMES:
-                        msg = f"Export {job.export_id}: download kept dropping ({type(exc).__name__})"
-                        raise errors.TransientServerError(msg) from None
-                    LOGGER.warning(
-                        "Export %s: download dropped after %d bytes (%s); resuming with Range",
-                        job.export_id,
-                        written,
-                        type(exc).__name__,
-                    )
-                    continue
-                finally:
-                    response.close()
-                if expected_size is not None and written < int(expected_size):
-                    resumes += 1
-                    if resumes > MAX_DOWNLOAD_RESUMES:
-                        break
-                    continue
-                break
+        while True:
+            response = self.client.open_download(job.path("file.json"), written)
+            if written and response.status_code == 200:
+                out.seek(0)
+                out.truncate()
+                digest = hashlib.sha256()
+                written = 0
+            try:
+                # read1: whatever has arrived, so a drop loses nothing already received
+                # (iter_content's full-size reads discard a partial chunk).
+                raw = response.raw
+                raw.decode_content = True
+                while chunk := raw.read1(DOWNLOAD_CHUNK_BYTES):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                resumes += 1
+                if resumes > MAX_DOWNLOAD_RESUMES:
+                    msg = f"Export {job.export_id}: download kept dropping ({type(exc).__name__})"
+                    raise errors.TransientServerError(msg) from None
+                LOGGER.warning(
+                    "Export %s: download dropped after %d bytes (%s); resuming with Range",
+                    job.export_id,
+                    written,
+                    type(exc).__name__,
+                )
+                continue
+            finally:
+                response.close()
+            if expected_size is not None and written < int(expected_size):
+                resumes += 1
+                if resumes > MAX_DOWNLOAD_RESUMES:
+                    break
+                continue
+            break
         return f"sha256:{digest.hexdigest()}", written
 
 

@@ -42,6 +42,11 @@ def interrupt(exc: BaseException) -> None:
     raise exc
 
 
+def holding() -> bool:
+    """Whether a held section is running now (for a signal handler deciding what to do)."""
+    return _depth > 0
+
+
 def reset() -> None:
     """Forget held sections and interrupts (a forked child starts afresh)."""
     global _depth, _pending, _requested

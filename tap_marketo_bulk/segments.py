@@ -23,8 +23,8 @@ Why the boundaries hold: a range is cut after a LF with an even number of quote 
 between it and a record boundary, before it (the front) or after it (the back). In RFC 4180
 quoting every record holds an even number of quotes, so either count puts the cut outside any
 quoted value. Files that break that rule are caught, whichever end found the cut: every range
-but the last is read with csv's ``strict`` mode, which refuses quoting outside RFC 4180 and a
-range ending inside a quoted value. Ranges tile the file, and the first starts at a record
+but the last is read with csv's ``strict`` mode, which raises when a range ends inside a quoted
+value (a cut after a LF is either there or at a record start). Ranges tile the file, and the first starts at a record
 boundary; a range that starts at one and is read that way without error ends where a single
 reader would have ended a record, so the next range starts where that reader would. If a range
 fails in any way (strict refusal, a malformed row, a crashed child) the parent reads the file on
@@ -110,7 +110,8 @@ class _Claims:
         self._reader = reader
         self._processes = processes
         share = (reader.size - reader.data_start) // processes
-        self._finest = max(min_bytes, share // FINEST_RANGES_PER_PROCESS)
+        #: The smallest range a claim carves (but for what is left at the end).
+        self.finest = max(min_bytes, share // FINEST_RANGES_PER_PROCESS)
         self._file = tempfile.TemporaryFile(dir=temp_dir)  # noqa: SIM115 (closed by close())
         os.pwrite(self._file.fileno(), self._LAYOUT.pack(reader.data_start, reader.size), 0)
 
@@ -135,8 +136,8 @@ class _Claims:
         than the finest size, cut at a record boundary found from its own end of them (all of
         them when no cut is left). Found under the lock: it reads only the range's bytes, and
         the tap's process takes its first range before any child starts."""
-        size = max(self._finest, (high - low) // (2 * self._processes))
-        if high - low < size + self._finest:
+        size = max(self.finest, (high - low) // (2 * self._processes))
+        if high - low < size + self.finest:
             return low, high
         cut = self._reader.boundary_after(low + size, low) if first else self._reader.boundary_before(high - size, high)
         if cut is None or not low < cut < high:
@@ -251,7 +252,7 @@ def emit_file(
     try:
         span = claims.take(first=True)  # before any child starts: none waits while it finds the cut
         if span is not None and span[1] < reader.size:
-            for _ in range(processes - 1):
+            for _ in range(min(processes - 1, max(1, (reader.size - span[1]) // claims.finest))):  # a range each
                 try:
                     _fork(work, temp_dir=temp_dir, children=children)
                 except OSError as exc:  # no process left (pids limit, memory): the others read more
@@ -349,11 +350,23 @@ class _Stopped(BaseException):
 
 
 def _stop_at_a_safe_point(signum: int, frame: t.Any) -> None:
-    """A child's SIGTERM: stop at the end of any held section (:mod:`interrupts`), such as the
-    one that closes a batch file and writes its BATCH message; :func:`_child` then deletes the
-    files not announced. Acting in between (as a handler that exits at once would) could
-    leave a finished file that no message announces and no process deletes."""
-    interrupts.interrupt(_Stopped())
+    """A child's SIGTERM: inside a held section (:mod:`interrupts`), such as the one that
+    closes a batch file and writes its BATCH message, stop when it ends (:func:`_child` then
+    deletes the files not announced); outside one, delete them and exit now. Acting inside
+    one could leave a finished file that no message announces and no process deletes."""
+    if interrupts.holding():
+        interrupts.interrupt(_Stopped())
+        return
+    _abandon_and_exit()
+
+
+def _abandon_and_exit() -> t.NoReturn:
+    """Delete this child's batch files not yet announced and exit, with SIGTERM ignored from
+    here on: a second one must not cut the deletion short (the parent SIGKILLs after
+    :data:`STOP_GRACE_SECONDS`)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    output.abandon()
+    os._exit(1)
 
 
 @dataclasses.dataclass
@@ -409,7 +422,6 @@ def _child(
 ) -> t.NoReturn:
     """A child's whole life: ranges claimed from the back, each range's records onto
     ``lines`` and a report line about it on ``status_write``, then ``os._exit``."""
-    code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the parent's to handle
         signal.signal(signal.SIGTERM, _stop_at_a_safe_point)
@@ -433,8 +445,6 @@ def _child(
                 "counts": [after - was for after, was in zip(output.counts(), before, strict=False)],
             }
             os.write(status_write, json.dumps(report).encode() + b"\n")
-        code = 0
     except BaseException:
-        output.abandon()  # the parent reads this range again: its batch files must not stay
-    finally:
-        os._exit(code)
+        _abandon_and_exit()  # the parent reads this range again: its batch files must not stay
+    os._exit(0)

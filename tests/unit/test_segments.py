@@ -418,3 +418,60 @@ def test_a_slow_process_takes_fewer_ranges(tmp_path):
     [summary] = [line for line in log if "ranges in 2 processes" in line]
     ranges, mine = re.search(r"(\d+) ranges in 2 processes, (\d+) of them read by the tap's process", summary).groups()
     assert (int(ranges), int(mine)) == (13, 1)
+
+
+STOPPED_WHILE_CLEANING_UP = r"""
+import csv, io, json, os, sys, time
+from pathlib import Path
+from tap_marketo_bulk import batches, output, segments, types
+from tap_marketo_bulk.batches import BatchFiles, batch_config
+from tap_marketo_bulk.errors import MalformedExportFile
+from tap_marketo_bulk.reader import ExportReader
+
+folder, path = Path(sys.argv[1]), Path(sys.argv[2])
+tap_pid = os.getpid()
+remove = batches.remove_files
+def slow_remove(urls):  # a child deletes slowly, as with remote storage
+    urls = list(urls)
+    if os.getpid() != tap_pid:
+        time.sleep(1.0)
+    remove(urls)
+batches.remove_files = slow_remove
+reader = ExportReader(path, {"id": types.converter("integer"), "name": str})
+storage = {"encoding": {"format": "jsonl", "compression": "none"}, "storage": {"root": folder.as_uri()}}
+lines = BatchFiles("s", batch_config({"batch_config": {**storage, "batch_size": 20}}))
+def append(record):
+    if os.getpid() == tap_pid:
+        time.sleep(0.002)  # the child meets its bad row first
+    lines.append(record)
+try:
+    segments.emit_file(reader, append, lines.spill, processes=2, min_bytes=1)
+except MalformedExportFile as exc:
+    sys.stderr.write(f"ERROR {exc}\n")
+output.flush()
+"""
+
+
+def test_a_child_cleaning_up_after_its_error_is_not_cut_short_by_sigterm(tmp_path):
+    """A child's range fails (a bad row) and it starts deleting its open batch file, slowly;
+    meanwhile the tap's process fails on its own bad row and stops the children (SIGTERM). The
+    deletion still finishes: the folder holds exactly the announced files."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "name"])
+    writer.writerows([["oops" if i in (300, 1900) else i, f"name {i}"] for i in range(2000)])
+    path = tmp_path / "export.csv"
+    path.write_text(buffer.getvalue())
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_CLEANING_UP, str(folder), str(path)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr.decode()[-3000:]
+    assert "ERROR Export file export.csv: record 301 " in out.stderr.decode()
+    urls = [url for line in out.stdout.splitlines() for url in json.loads(line)["manifest"]]
+    assert len(urls) == 15  # records 0-299: 15 files of 20
+    assert sorted(Path(url.removeprefix("file://")) for url in urls) == sorted(folder.iterdir())

@@ -99,6 +99,10 @@ class ChecksumMismatch(MarketoError):
     """A downloaded file does not match Marketo's ``fileChecksum``/``fileSize``."""
 
 
+class TempFileUnwritable(MarketoError):
+    """A downloaded export file could not be written (disk full, folder gone); names the folder."""
+
+
 class MalformedExportFile(MarketoError):
     """A row of an export file does not fit the header; names file, row and columns."""
 

@@ -509,11 +509,14 @@ class ExportRunner:
             return ExportFile(job.request, job.export_id, None, 0, 0, file_format)
         expected_size = details.get("fileSize")
         expected_sum = details.get("fileChecksum")
-        fd, name = tempfile.mkstemp(
-            prefix=f"marketo-{job.request.entity.replace('/', '-')}-{job.export_id}-",
-            suffix=f".{file_format.lower()}",
-            dir=self.temp_dir,
-        )
+        try:
+            fd, name = tempfile.mkstemp(
+                prefix=f"marketo-{job.request.entity.replace('/', '-')}-{job.export_id}-",
+                suffix=f".{file_format.lower()}",
+                dir=self.temp_dir,
+            )
+        except OSError as exc:
+            raise self._unwritable(job, exc) from None
         path = Path(name)
         try:
             # Written through mkstemp's own descriptor: opening the path again with "wb"
@@ -566,7 +569,10 @@ class ExportRunner:
                 raw = response.raw
                 raw.decode_content = True
                 while chunk := raw.read1(DOWNLOAD_CHUNK_BYTES):
-                    out.write(chunk)
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:  # the disk, not the connection: no retry helps
+                        raise self._unwritable(job, exc) from None
                     digest.update(chunk)
                     written += len(chunk)
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -590,6 +596,13 @@ class ExportRunner:
                 continue
             break
         return f"sha256:{digest.hexdigest()}", written
+
+    def _unwritable(self, job: ExportJob, exc: OSError) -> errors.TempFileUnwritable:
+        folder = self.temp_dir or tempfile.gettempdir()
+        return errors.TempFileUnwritable(
+            f"Export {job.export_id}: cannot write its file to {folder} ({exc.strerror or exc}). Free space "
+            "there, or set temp_dir to a folder with room for the largest export file."
+        )
 
 
 def first_result(envelope: t.Mapping[str, t.Any], path: str) -> dict[str, t.Any]:

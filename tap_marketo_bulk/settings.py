@@ -6,6 +6,7 @@ Every problem is reported with the setting's name and the fix, before any call t
 from __future__ import annotations
 
 import datetime as dt
+import os
 import typing as t
 
 from singer_sdk import typing as th
@@ -243,6 +244,12 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         batches.batch_config(config)
     except errors.ConfigError as exc:
         problems.append(str(exc))
+    temp_dir = config.get("temp_dir")
+    if temp_dir and not (os.path.isdir(temp_dir) and os.access(temp_dir, os.W_OK | os.X_OK)):
+        problems.append(
+            f"temp_dir {temp_dir} is not a folder this user can write to; create it, or leave temp_dir unset "
+            "for the system's temporary folder"
+        )
     for name in (
         "poll_interval_seconds",
         "job_timeout_seconds",

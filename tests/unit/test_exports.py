@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 
 import pytest
 import urllib3
 
-from tap_marketo_bulk import errors
+from tap_marketo_bulk import errors, exports
 from tap_marketo_bulk.client import MarketoClient
 from tap_marketo_bulk.exports import ExportRequest, ExportRunner
 from tap_marketo_bulk.windows import Window
@@ -277,6 +279,42 @@ def test_corrupted_twice_is_an_error_and_leaves_no_file(requests_mock, runner, t
     with pytest.raises(errors.ChecksumMismatch, match="differs from Marketo's fileChecksum"):
         list(runner.run([lead_request()]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_named_not_retried_and_leaves_no_file(requests_mock, runner, tmp_path, monkeypatch) -> None:
+    _one_completed_job(requests_mock)
+    file_call = requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    opened = []
+
+    def full_disk(fd: int, mode: str) -> io.BufferedWriter:
+        handle = open(fd, mode)  # noqa: SIM115 (closed by the code under test)
+        opened.append(handle)
+
+        def write(data: bytes) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        handle.write = write
+        return handle
+
+    monkeypatch.setattr(exports.os, "fdopen", full_disk)
+    with pytest.raises(errors.TempFileUnwritable) as raised:
+        list(runner.run([lead_request()]))
+    assert str(raised.value) == (
+        f"Export e1: cannot write its file to {tmp_path} (No space left on device). Free space there, or set "
+        "temp_dir to a folder with room for the largest export file."
+    )
+    assert file_call.call_count == 1  # not taken for a dropped connection and retried
+    assert opened and opened[0].closed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_temp_dir_that_is_gone_is_named(requests_mock, runner, tmp_path) -> None:
+    _one_completed_job(requests_mock)
+    requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
+    runner.temp_dir = str(tmp_path / "gone")
+    gone = r"cannot write its file to .*/gone \(No such file or directory\)"
+    with pytest.raises(errors.TempFileUnwritable, match=gone):
+        list(runner.run([lead_request()]))
 
 
 def test_reattaches_to_a_job_of_the_last_run_instead_of_creating_one(requests_mock, runner) -> None:

@@ -598,6 +598,8 @@ class ExportRunner:
         return f"sha256:{digest.hexdigest()}", written
 
     def _unwritable(self, job: ExportJob, exc: OSError) -> errors.TempFileUnwritable:
+        """The error for a file that cannot be created or written locally: a full disk or a
+        missing folder is the user's to fix, and no retry of the download would help."""
         folder = self.temp_dir or tempfile.gettempdir()
         return errors.TempFileUnwritable(
             f"Export {job.export_id}: cannot write its file to {folder} ({exc.strerror or exc}). Free space "

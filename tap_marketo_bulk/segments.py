@@ -24,15 +24,16 @@ between it and a record boundary, before it (the front) or after it (the back). 
 quoting every record holds an even number of quotes, so either count puts the cut outside any
 quoted value. Files that break that rule are caught, whichever end found the cut: every range
 but the last is read with csv's ``strict`` mode, which raises when a range ends inside a quoted
-value (a cut after a LF is either there or at a record start). Ranges tile the file, and the first starts at a record
-boundary; a range that starts at one and is read that way without error ends where a single
-reader would have ended a record, so the next range starts where that reader would. If a range
-fails in any way (strict refusal, a malformed row, a crashed child) the parent reads the file on
-from that range's start in one piece, as a single process would, with the same record numbers
-in any error; nothing is written twice, nothing skipped.
+value (a cut after a LF is either there or at a record start). Ranges tile the file, and the
+first starts at a record boundary; a range that starts at one and is read that way without error
+ends where a single reader would have ended a record, so the next range starts where that reader
+would. If a range fails in any way (strict refusal, a malformed row, a crashed child) the parent
+reads the file on from that range's start in one piece, as a single process would, with the same
+record numbers in any error; nothing is written twice, nothing skipped.
 
 Signals: a child ignores SIGINT (the terminal sends it to the whole process group; the parent
-decides) and dies on SIGTERM. Whatever ends the parent's work ends the children: they are
+decides); on SIGTERM it deletes the batch files it has not announced and exits, once any held
+section has ended (:func:`_stop_at_a_safe_point`). Whatever ends the parent's work ends the children: they are
 killed and reaped, and their files vanish with them.
 """
 

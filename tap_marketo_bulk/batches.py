@@ -98,7 +98,7 @@ class BatchFiles(output.Writer):
             return
         with contextlib.suppress(Exception):
             self._open.close()
-        remove_files([self._url])
+        remove_files([self._url], self.config)
         self._open, self._file, self._in_file = None, None, 0
 
     def _start_file(self) -> None:
@@ -109,7 +109,7 @@ class BatchFiles(output.Writer):
         # Not storage.open(): its transaction belongs to the shared filesystem object, so
         # finishing one stream's file would close every other stream's open file. A file is
         # announced only once closed, so no target sees it half written anyway.
-        fs, path = fsspec.core.url_to_fs(url, **(storage.params or {}))
+        fs, path = _filesystem(url, self.config)
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         stack = contextlib.ExitStack()
         try:
@@ -134,9 +134,9 @@ class BatchFiles(output.Writer):
             output.write(output.ENCODER.encode(message.to_dict()) + b"\n")  # the target can load it now
 
 
-def in_use() -> bool:
-    """Whether this process writes batch files (``batch_config`` is set)."""
-    return any(isinstance(writer, BatchFiles) for writer in output.writers())
+def config_in_use() -> BatchConfig | None:
+    """The ``batch_config`` this process writes batch files with; None when it writes none."""
+    return next((writer.config for writer in output.writers() if isinstance(writer, BatchFiles)), None)
 
 
 def announced_files(line: bytes) -> list[str]:
@@ -146,9 +146,15 @@ def announced_files(line: bytes) -> list[str]:
     return list(msgspec.json.decode(line).get("manifest") or [])
 
 
-def remove_files(urls: t.Iterable[str]) -> None:
+def remove_files(urls: t.Iterable[str], config: BatchConfig) -> None:
     """Delete batch files no BATCH message will announce (best effort)."""
     for url in urls:
         with contextlib.suppress(Exception):
-            fs, path = fsspec.core.url_to_fs(url)
+            fs, path = _filesystem(url, config)
             fs.rm(path)
+
+
+def _filesystem(url: str, config: BatchConfig) -> tuple[t.Any, str]:
+    """The fsspec filesystem and path of a batch file, opened with the storage's ``params``
+    (credentials, for instance): files are deleted with the same ones they were written with."""
+    return fsspec.core.url_to_fs(url, **(config.storage.params or {}))

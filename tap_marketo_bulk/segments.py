@@ -191,8 +191,10 @@ class _Child:
         try:
             if not self.reaped:
                 self._stop()
-            if batches.in_use():
-                batches.remove_files(url for line in self._uncopied_lines() for url in batches.announced_files(line))
+            config = batches.config_in_use()
+            if config is not None:
+                uncopied = (url for line in self._uncopied_lines() for url in batches.announced_files(line))
+                batches.remove_files(uncopied, config)
         finally:
             os.close(self.status)
             self.output.close()

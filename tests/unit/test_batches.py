@@ -77,6 +77,27 @@ def test_uncompressed_files_and_abandon(tmp_path, capsysbinary, fresh_output):
     assert read(message["manifest"][0]) == [{"a": 2}]
 
 
+def test_files_are_deleted_with_the_storage_params_they_were_written_with(tmp_path, monkeypatch, fresh_output):
+    """Remote storage needs its params (credentials) to delete a file as much as to write it."""
+    settings = config(tmp_path, batch_size=100)
+    settings["storage"]["params"] = {"auto_mkdir": True}
+    calls = []
+    url_to_fs = batches.fsspec.core.url_to_fs
+
+    def spy(url, **params):
+        calls.append(params)
+        return url_to_fs(url, **params)
+
+    monkeypatch.setattr(batches.fsspec.core, "url_to_fs", spy)
+    writer = batches.BatchFiles("leads", batches.batch_config({"batch_config": settings}))
+    writer.write({"a": 1})
+    writer.spill()
+    output.abandon()
+    assert calls == [{"auto_mkdir": True}, {"auto_mkdir": True}]  # written, then deleted
+    assert list((tmp_path / "batches").iterdir()) == []
+    assert batches.config_in_use() is writer.config
+
+
 @pytest.mark.parametrize(
     ("settings", "problem"),
     [

@@ -431,11 +431,11 @@ from tap_marketo_bulk.reader import ExportReader
 folder, path = Path(sys.argv[1]), Path(sys.argv[2])
 tap_pid = os.getpid()
 remove = batches.remove_files
-def slow_remove(urls):  # a child deletes slowly, as with remote storage
+def slow_remove(urls, config):  # a child deletes slowly, as with remote storage
     urls = list(urls)
     if os.getpid() != tap_pid:
         time.sleep(1.0)
-    remove(urls)
+    remove(urls, config)
 batches.remove_files = slow_remove
 reader = ExportReader(path, {"id": types.converter("integer"), "name": str})
 storage = {"encoding": {"format": "jsonl", "compression": "none"}, "storage": {"root": folder.as_uri()}}

@@ -5,9 +5,6 @@
 Variants:
 
 ``current``  the tap exactly as installed (the ``tap-marketo-bulk`` console script's function).
-``segmented`` the same, but every export file of more than one row is parsed in segments
-             (``parse_processes`` of them, at least 2), however small: the output must not
-             change (``throughput.py --small``, ``tests/e2e/test_fast_path.py``).
 ``slow``     the SDK's default record path: ``TYPE_CONFORMANCE_LEVEL = RECURSIVE`` on every bulk
              stream and the default ``SingerWriter``; the reference output of ``--small``.
 
@@ -21,12 +18,9 @@ import sys
 
 
 def _tap_class(variant: str):
-    if variant in ("current", "segmented"):
-        from tap_marketo_bulk import segments
+    if variant == "current":
         from tap_marketo_bulk.tap import TapMarketoBulk
 
-        if variant == "segmented":
-            segments.MIN_SEGMENT_BYTES = 1
         return TapMarketoBulk
     if variant == "slow":
         from singer_sdk.helpers._typing import TypeConformanceLevel
@@ -40,7 +34,7 @@ def _tap_class(variant: str):
             message_writer_class = _singer_writer()
 
         return SlowTap
-    raise SystemExit(f"unknown variant {variant!r}; expected current, segmented or slow")
+    raise SystemExit(f"unknown variant {variant!r}; expected current or slow")
 
 
 def _singer_writer() -> type:

@@ -23,7 +23,6 @@ import typing as t
 import uuid
 
 import fsspec
-import msgspec
 from singer_sdk.helpers._batch import BatchConfig, SDKBatchMessage
 
 from tap_marketo_bulk import errors, interrupts, output
@@ -92,15 +91,6 @@ class BatchFiles(output.Writer):
         self.spill()
         self._finish_file()
 
-    def abandon(self) -> None:
-        """Delete the open file unannounced (a process giving up its part of an export)."""
-        if self._open is None:
-            return
-        with contextlib.suppress(Exception):
-            self._open.close()
-        remove_files([self._url], self.config)
-        self._open, self._file, self._in_file = None, None, 0
-
     def _start_file(self) -> None:
         storage = self.config.storage
         extension = ".json.gz" if self._gzip else ".json"
@@ -134,27 +124,7 @@ class BatchFiles(output.Writer):
             output.write(output.ENCODER.encode(message.to_dict()) + b"\n")  # the target can load it now
 
 
-def config_in_use() -> BatchConfig | None:
-    """The ``batch_config`` this process writes batch files with; None when it writes none."""
-    return next((writer.config for writer in output.writers() if isinstance(writer, BatchFiles)), None)
-
-
-def announced_files(line: bytes) -> list[str]:
-    """The files a BATCH message line announces (none for any other line)."""
-    if not line.startswith(b'{"type":"BATCH"'):
-        return []
-    return list(msgspec.json.decode(line).get("manifest") or [])
-
-
-def remove_files(urls: t.Iterable[str], config: BatchConfig) -> None:
-    """Delete batch files no BATCH message will announce (best effort)."""
-    for url in urls:
-        with contextlib.suppress(Exception):
-            fs, path = _filesystem(url, config)
-            fs.rm(path)
-
-
 def _filesystem(url: str, config: BatchConfig) -> tuple[t.Any, str]:
     """The fsspec filesystem and path of a batch file, opened with the storage's ``params``
-    (credentials, for instance): files are deleted with the same ones they were written with."""
+    (credentials, for instance)."""
     return fsspec.core.url_to_fs(url, **(config.storage.params or {}))

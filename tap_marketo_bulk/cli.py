@@ -4,8 +4,7 @@ Importing singer-sdk and its dependencies creates about 50,000 objects that live
 the process, and almost no garbage; yet the cyclic garbage collector walks them some 130
 times while they are created: 0.05 s of CPU, a sixth of the import, on every run (counted
 with ``gc.callbacks``). So the collector is off during the import. The imported objects are
-then frozen (``gc.freeze``): later collections skip them, and a forked parsing process
-(:mod:`tap_marketo_bulk.segments`) does not copy the memory pages a collection would touch.
+then frozen (``gc.freeze``): later collections skip them.
 """
 
 from __future__ import annotations

@@ -42,17 +42,6 @@ def interrupt(exc: BaseException) -> None:
     raise exc
 
 
-def holding() -> bool:
-    """Whether a held section is running now (for a signal handler deciding what to do)."""
-    return _depth > 0
-
-
-def reset() -> None:
-    """Forget held sections and interrupts (a forked child starts afresh)."""
-    global _depth, _pending, _requested
-    _depth, _pending, _requested = 0, None, False
-
-
 def requested() -> bool:
     """Whether an interrupt arrived: retries give up, so the stop is not delayed by backoff."""
     return _requested

@@ -15,7 +15,6 @@ writes all collected records, so a STATE never overtakes the records it covers.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 import typing as t
 
@@ -33,11 +32,9 @@ ENCODER = msgspec.json.Encoder(decimal_format="number")
 FLUSH_BYTES = 1 << 18
 #: Records a writer collects before it encodes them: few enough to stay in the CPU cache.
 BATCH_RECORDS = 128
-#: Bytes read per block when copying a file of finished lines to stdout.
-COPY_BYTES = 1 << 20
 
 _pending = bytearray()
-#: Every writer of this process, in creation order (see :func:`counts`).
+#: Every writer of this process, in creation order.
 _writers: list[Writer] = []
 
 
@@ -53,12 +50,6 @@ def write(line: bytes) -> None:
     with interrupts.held():
         _pending.extend(line)
         _write_pending()
-
-
-def abandon() -> None:
-    """Drop what this process's writers hold unwritten (a segment process giving up)."""
-    for writer in _writers:
-        writer.abandon()
 
 
 def flush() -> None:
@@ -80,48 +71,6 @@ def _write_pending() -> None:
         del _pending[:]
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-
-
-def copy_lines(fd: int, start: int, end: int, copied: t.Callable[[int], t.Any] = lambda offset: None) -> None:
-    """Write bytes ``start`` to ``end`` of ``fd``, finished RECORD lines, to stdout.
-
-    Read by offset (another process may share the file position). Each block written ends at
-    a line end and is written with interrupts held, so a stop between blocks leaves only
-    whole lines behind. ``copied`` is told the offset reached after each block.
-    """
-    flush()
-    offset = start
-    while offset < end:
-        want = min(COPY_BYTES, end - offset)
-        while True:
-            block = os.pread(fd, want, offset)
-            if not block:
-                raise OSError(f"segment output ended at byte {offset} of {end}")
-            cut = len(block) if offset + len(block) >= end else block.rfind(b"\n") + 1
-            if cut:
-                break
-            want *= 2  # a line longer than the block
-        with interrupts.held():
-            sys.stdout.buffer.write(memoryview(block)[:cut])
-            offset += cut
-            copied(offset)
-    sys.stdout.flush()
-
-
-def writers() -> list[Writer]:
-    """Every writer of this process, in creation order."""
-    return list(_writers)
-
-
-def counts() -> list[int]:
-    """Records written so far by each writer of this process, in creation order."""
-    return [writer.count for writer in _writers]
-
-
-def add_counts(deltas: t.Sequence[int]) -> None:
-    """Add records another process wrote for these writers (same creation order)."""
-    for writer, delta in zip(_writers, deltas, strict=False):
-        writer.count += delta
 
 
 class OrderedMsgSpecWriter(MsgSpecWriter):
@@ -170,10 +119,6 @@ class Writer:
     def finish(self) -> None:
         """Encode the collected records into the output."""
         self.spill()
-
-    def abandon(self) -> None:
-        """Drop what is collected but not yet output."""
-        self.batch.clear()
 
 
 class RecordLines(Writer):

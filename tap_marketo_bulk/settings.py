@@ -193,16 +193,6 @@ SETTINGS_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
-        "parse_processes",
-        th.IntegerType,
-        title="Parse Processes",
-        description=(
-            "Processes that parse one large export file together, 1..64; default: on Linux the "
-            "CPUs available to the tap, at most 4, elsewhere 1. Records keep the file's order; 1 "
-            "parses in the tap's process only."
-        ),
-    ),
-    th.Property(
         "temp_dir",
         th.StringType,
         title="Temp Dir",
@@ -216,6 +206,20 @@ def _parse_datetime(value: t.Any) -> dt.datetime | None:
         return parse_timestamp(value)
     except ValueError:
         return None
+
+
+#: Settings earlier versions read and this one ignores: what to tell a user who still sets them.
+RETIRED_SETTINGS = {
+    "parse_processes": (
+        "parse_processes is no longer used: each export file is parsed in the tap's process, "
+        "which keeps far ahead of any Singer target (README, Performance); remove the setting"
+    ),
+}
+
+
+def retired_settings(config: t.Mapping[str, t.Any]) -> list[str]:
+    """One warning per retired setting the config still sets."""
+    return [why for name, why in RETIRED_SETTINGS.items() if config.get(name) is not None]
 
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -238,7 +242,6 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
         problems.append(f"end_date {config['end_date']} is not after start_date {config['start_date']}")
     _check_range(problems, config, "window_days", 1, 31, "Marketo allows 1..31 days")
     _check_range(problems, config, "max_jobs_in_flight", 1, 10, "Marketo queues 10 jobs")
-    _check_range(problems, config, "parse_processes", 1, 64, "1 parses in the tap's process only")
     problems.extend(activity_filter_problems(config))
     try:
         batches.batch_config(config)

@@ -14,11 +14,11 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
-from tap_marketo_bulk import batches, errors, interrupts, segments
+from tap_marketo_bulk import batches, errors, interrupts
 from tap_marketo_bulk.client import MarketoClient
 from tap_marketo_bulk.exports import ExportRunner
 from tap_marketo_bulk.output import OrderedMsgSpecWriter
-from tap_marketo_bulk.settings import SETTINGS_SCHEMA, settings_problems
+from tap_marketo_bulk.settings import SETTINGS_SCHEMA, retired_settings, settings_problems
 from tap_marketo_bulk.streams.activities import (
     DELETE_LEAD_TYPE_ID,
     ActivitiesStream,
@@ -76,6 +76,8 @@ class TapMarketoBulk(Tap):
         problems = super()._validate_config(raise_errors=raise_errors)
         if problems:
             return problems
+        for warning in retired_settings(self.config):
+            self.logger.warning(warning)
         problems = settings_problems(self.config)
         if problems and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=problems, schema=self.config_jsonschema)
@@ -98,12 +100,6 @@ class TapMarketoBulk(Tap):
     def batch_config(self) -> BatchConfig | None:
         """``batch_config``, checked: BATCH files instead of RECORD lines for bulk streams."""
         return batches.batch_config(self.config)
-
-    @functools.cached_property
-    def parse_processes(self) -> int:
-        """Processes per large export file (``parse_processes``, default: CPUs up to 4)."""
-        value = self.config.get("parse_processes")
-        return int(value) if value else segments.default_processes()
 
     @functools.cached_property
     def exports(self) -> ExportRunner:

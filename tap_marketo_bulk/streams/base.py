@@ -19,7 +19,7 @@ from singer_sdk import singerlib as singer
 from singer_sdk.helpers._typing import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_marketo_bulk import output, segments
+from tap_marketo_bulk import output
 from tap_marketo_bulk.batches import BatchFiles
 from tap_marketo_bulk.output import RecordLines
 from tap_marketo_bulk.reader import ExportReader, read_export
@@ -210,16 +210,14 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
 
         ``route`` turns each file row into this stream's record (None: not for this stream)
         and may emit records of other streams. On the fast path (``fast``, by default whether
-        this stream syncs on it) the records are written here, in as many processes as
-        ``parse_processes`` allows, and nothing is yielded. Returns how many rows the file gave
-        (rows of the next window not counted).
+        this stream syncs on it) the records are written here and nothing is yielded. Returns
+        how many rows the file gave (rows of the next window not counted).
         """
         started = time.monotonic()
-        processes = 1
         if fast is None:
             fast = self._lines is not None
         if fast:
-            records, processes = self.emit_file(export_file, route)
+            records = self.emit_file(export_file, route)
         else:
             records = 0
             rows = self.records_in(export_file)
@@ -233,13 +231,12 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
                         yield own
         seconds = time.monotonic() - started
         self.logger.info(
-            "Export %s %s: %d records emitted in %.1f s (%.0f records/s%s)",
+            "Export %s %s: %d records emitted in %.1f s (%.0f records/s)",
             export_file.request.describe(),
             export_file.export_id,
             records,
             seconds,
             records / seconds if seconds > 0 else 0.0,
-            f", parsed by {processes} processes" if processes > 1 else "",
         )
         return records
 
@@ -254,11 +251,10 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             drop=self.dropped_rows(export_file),
         )
 
-    def emit_file(self, export_file: ExportFile, route: Route | None) -> tuple[int, int]:
-        """Write the RECORD lines of one verified file on the fast path; return its rows and
-        the processes that parsed it."""
+    def emit_file(self, export_file: ExportFile, route: Route | None) -> int:
+        """Write the RECORD lines of one verified file on the fast path; return its rows."""
         if export_file.path is None:
-            return 0, 1
+            return 0
         lines = self._lines
         assert lines is not None
         lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
@@ -281,12 +277,10 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             omit=omit,
             struct=route is None,  # records that nothing reads again
         )
-        progress = segments.emit_file(
-            reader, append, spill, processes=self.marketo.parse_processes, temp_dir=self.config.get("temp_dir")
-        )
+        progress = reader.emit(append, spill)
         output.flush()
         self.count_records()
-        return progress.emitted, progress.processes
+        return progress.emitted
 
     def count_records(self) -> None:
         """Bring the SDK's record counter up to the RECORD lines written on the fast path."""

@@ -82,3 +82,17 @@ def test_bad_settings_fail_cleanly(sb, overrides, setting):
     assert run.messages == [] or all(m["type"] != "RECORD" for m in run.messages)
     assert create_bodies(sb, "leads") == []
     assert sb.jobs() == []
+
+
+def test_retired_parse_processes_is_ignored_with_one_warning(sb):
+    """Configs written for earlier versions still run; the log says the setting does nothing."""
+    config = base_config(sb)
+    catalog = select(discover(config), ["activity_types"])
+    run = run_tap({**config, "parse_processes": 3}, catalog=catalog)
+    assert run.returncode == 0, run.describe()
+    warnings = [line for line in run.stderr.splitlines() if "parse_processes is no longer used" in line]
+    assert len(warnings) == 1, run.stderr
+    assert "remove the setting" in warnings[0]
+    assert [m["stream"] for m in run.messages if m["type"] == "RECORD"] == ["activity_types"] * len(
+        sb.data.activity_types
+    )

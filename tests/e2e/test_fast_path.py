@@ -83,39 +83,3 @@ def test_fast_path_records_and_states_equal_the_sdk_path(make_sandbox):
         ]
 
     assert bookmarks(fast.messages)[-1] == bookmarks(sdk)[-1]
-
-
-def test_files_parsed_in_several_processes_give_the_same_messages(make_sandbox):
-    """Every file split over 3 processes (the ``segmented`` variant splits even small files):
-    the same records in the same order per stream, with activity rows routed to type streams
-    inside the children, and the same STATE."""
-    sb = make_sandbox(end_at_inclusive=False)
-    config = base_config(sb, activity_type_streams=True)
-    catalog = discover(config)
-    types = sorted(s["tap_stream_id"] for s in catalog["streams"] if s["tap_stream_id"].startswith("activities_"))
-    catalog = select(catalog, ["leads", "activities", "program_members", *types[:3]], deselect={"leads": ["email"]})
-    one = run_tap(config, catalog=catalog)
-    assert one.returncode == 0, one.describe()
-    twin = make_sandbox(end_at_inclusive=False)
-    twin_config = {**base_config(twin, activity_type_streams=True), "parse_processes": 3}
-    many, log = _variant_run("segmented", twin_config, catalog)
-    assert "parsed by 3 processes" in log
-
-    def shape(messages: list[dict]) -> tuple[dict[str, list[dict]], list[dict]]:
-        records: dict[str, list[dict]] = {}
-        for m in messages:
-            if m["type"] == "RECORD":
-                records.setdefault(m["stream"], []).append(m["record"])
-        states = [
-            {s: {k: v for k, v in b.items() if k != "jobs_in_flight"} for s, b in m["value"]["bookmarks"].items()}
-            for m in messages
-            if m["type"] == "STATE"
-        ]
-        return records, states
-
-    one_records, one_states = shape(one.messages)
-    many_records, many_states = shape(many)
-    assert set(one_records) == {"leads", "activities", "program_members", *types[:3]}
-    assert many_records == one_records
-    assert many_states[-1] == one_states[-1]
-    assert [m["type"] for m in many] == [m["type"] for m in one.messages]

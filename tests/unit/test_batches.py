@@ -62,23 +62,20 @@ def test_files_of_batch_size_announced_before_the_state(tmp_path, capsysbinary, 
     assert writer.count == 7
 
 
-def test_uncompressed_files_and_abandon(tmp_path, capsysbinary, fresh_output):
+def test_uncompressed_files(tmp_path, capsysbinary, fresh_output):
     settings = config(tmp_path, encoding={"format": "jsonl", "compression": "none"}, batch_size=100)
     writer = batches.BatchFiles("activities", batches.batch_config({"batch_config": settings}))
-    writer.write({"a": 1})
-    writer.spill()  # open, not yet committed by the storage
-    output.abandon()
-    assert list((tmp_path / "batches").iterdir()) == []
-    assert capsysbinary.readouterr().out == b""
     writer.write({"a": 2})
+    writer.spill()  # open, not yet committed by the storage nor announced
+    assert capsysbinary.readouterr().out == b""
     output.flush()
     [message] = [json.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
     assert message["manifest"][0].endswith(".json")
     assert read(message["manifest"][0]) == [{"a": 2}]
 
 
-def test_files_are_deleted_with_the_storage_params_they_were_written_with(tmp_path, monkeypatch, fresh_output):
-    """Remote storage needs its params (credentials) to delete a file as much as to write it."""
+def test_files_are_written_with_the_storage_params(tmp_path, monkeypatch, fresh_output):
+    """Remote storage needs its params (credentials) to write a file."""
     settings = config(tmp_path, batch_size=100)
     settings["storage"]["params"] = {"auto_mkdir": True}
     calls = []
@@ -91,11 +88,9 @@ def test_files_are_deleted_with_the_storage_params_they_were_written_with(tmp_pa
     monkeypatch.setattr(batches.fsspec.core, "url_to_fs", spy)
     writer = batches.BatchFiles("leads", batches.batch_config({"batch_config": settings}))
     writer.write({"a": 1})
-    writer.spill()
-    output.abandon()
-    assert calls == [{"auto_mkdir": True}, {"auto_mkdir": True}]  # written, then deleted
-    assert list((tmp_path / "batches").iterdir()) == []
-    assert batches.config_in_use() is writer.config
+    output.flush()
+    assert calls == [{"auto_mkdir": True}]
+    assert [read(p.as_uri()) for p in (tmp_path / "batches").iterdir()] == [[{"a": 1}]]
 
 
 @pytest.mark.parametrize(
@@ -111,9 +106,3 @@ def test_unsupported_batch_config_names_the_fix(settings, problem):
     with pytest.raises(errors.ConfigError, match=problem):
         batches.batch_config({"batch_config": settings})
     assert batches.batch_config({}) is None
-
-
-def test_announced_files():
-    line = b'{"type":"BATCH","stream":"s","encoding":{"format":"jsonl"},"manifest":["file:///a","file:///b"]}\n'
-    assert batches.announced_files(line) == ["file:///a", "file:///b"]
-    assert batches.announced_files(b'{"type":"RECORD","stream":"s","record":{}}\n') == []

@@ -54,12 +54,7 @@ def main() -> None:
         return
     tap = _tap_class(variant)
     if not profile:
-        if variant == "slow":
-            tap.cli()
-        else:
-            from tap_marketo_bulk.tap import main as tap_main
-
-            tap_main()
+        tap.cli()
         return
     import cProfile
 

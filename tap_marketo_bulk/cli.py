@@ -10,6 +10,9 @@ then frozen (``gc.freeze``): later collections skip them.
 from __future__ import annotations
 
 import gc
+import logging
+import os
+import sys
 import types
 
 
@@ -25,5 +28,35 @@ def import_tap() -> types.ModuleType:
 
 
 def main() -> None:
-    """Run the tap's command."""
-    import_tap().main()
+    """The ``tap-marketo-bulk`` command: the SDK's command, then an exit that skips the
+    interpreter's teardown.
+
+    Freeing every module and object one by one takes Python about 0.1 s after a run, while a
+    finished tap has nothing left to release gracefully: its output and logs are flushed
+    here, and the kernel closes files and sockets. Errors end as the command ends them (our
+    excepthook's one line, exit code 1).
+    """
+    tap = import_tap()
+    code: int = 0
+    try:
+        tap.TapMarketoBulk.cli()
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            sys.stderr.write(f"{exc.code}\n")
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException as exc:  # reported as the interpreter reports an uncaught exception
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: as Python reports a failed final flush
+            code = code or 120
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

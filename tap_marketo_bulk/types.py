@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -324,3 +324,15 @@ def converter(data_type: str, *, singer_decimal: bool = False) -> Converter:
 def is_exportable(data_type: str) -> bool:
     """False for dataTypes the bulk API refuses to export (``formula``)."""
     return (data_type or "").strip().lower() not in _NOT_EXPORTABLE
+
+
+def typed_fields(
+    fields: Iterable[Mapping[str, Any]], *, singer_decimal: bool = False
+) -> tuple[dict[str, dict[str, Any]], dict[str, Converter]]:
+    """Schema properties and converters of describe fields (``{name, dataType}``), by name."""
+    properties: dict[str, dict[str, Any]] = {}
+    converters: dict[str, Converter] = {}
+    for field in fields:
+        properties[field["name"]] = json_schema(field["dataType"], singer_decimal=singer_decimal)
+        converters[field["name"]] = converter(field["dataType"], singer_decimal=singer_decimal)
+    return properties, converters

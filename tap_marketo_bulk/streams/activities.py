@@ -18,13 +18,16 @@ import typing as t
 
 import msgspec
 
+from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
 from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.types import converter, json_schema
 from tap_marketo_bulk.windows import format_timestamp
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.tap import TapMarketoBulk
+    from singer_sdk import Tap
+
+    from tap_marketo_bulk.instance import MarketoInstance
     from tap_marketo_bulk.windows import Window
 
 #: Columns of an activity export file and their types (``attributes`` is a JSON object).
@@ -100,6 +103,12 @@ class ActivityFamilyStream(BulkExportStream):
 
     entity = "activities"
 
+    def __init__(self, tap: Tap, marketo: MarketoInstance, feed: ActivityFeed, **kwargs: t.Any) -> None:
+        super().__init__(tap, marketo, **kwargs)
+        #: The family's shared export, which runs the jobs for whichever member syncs first.
+        self.feed = feed
+        feed.streams.append(self)
+
     def boundary_column(self) -> str:
         """Activities are windowed on createdAt, which the file shows as activityDate."""
         return "activityDate"
@@ -116,11 +125,11 @@ class ActivityFamilyStream(BulkExportStream):
 
     def export_requests(self, windows: t.Sequence[Window | None]) -> t.Iterator[ExportRequest]:
         """Built by the feed for the whole family."""
-        return self.marketo.activity_feed.requests(windows)
+        return self.feed.requests(windows)
 
     def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
         """The feed runs once per tap run, for the first family stream that syncs."""
-        return self.marketo.activity_feed.records_for(self, context)
+        return self.feed.records_for(self, context)
 
 
 class ActivitiesStream(ActivityFamilyStream):
@@ -130,7 +139,7 @@ class ActivitiesStream(ActivityFamilyStream):
 class ActivityTypeStream(ActivityFamilyStream):
     """Activities of one type, with its primary attribute and attributes as typed columns."""
 
-    def __init__(self, tap: TapMarketoBulk, activity_type: dict, name: str) -> None:
+    def __init__(self, tap: Tap, marketo: MarketoInstance, feed: ActivityFeed, activity_type: dict, name: str) -> None:
         self.activity_type_id = int(activity_type["id"])
         base = activity_schema()["properties"]
         properties = dict(base)
@@ -157,6 +166,8 @@ class ActivityTypeStream(ActivityFamilyStream):
                 self.attribute_columns.append((column, str(attribute["name"]), to_json))
         super().__init__(
             tap,
+            marketo,
+            feed,
             name=name,
             schema={"type": "object", "properties": properties},
             converters=activity_converters(),
@@ -186,8 +197,7 @@ class ActivityTypeStream(ActivityFamilyStream):
 class ActivityFeed:
     """Runs the activity export jobs once per run and routes rows to the family's streams."""
 
-    def __init__(self, tap: TapMarketoBulk, type_ids: list[int], filters: dict) -> None:
-        self.tap = tap
+    def __init__(self, type_ids: list[int], filters: dict) -> None:
         self.type_ids = type_ids
         self.filters = filters
         self.streams: list[ActivityFamilyStream] = []
@@ -296,3 +306,54 @@ class ActivityFeed:
             caller.state_manager.is_flushed = False  # also when only siblings moved
             caller.write_state()
         caller.log_summary(len(windows), len(requests), rows, time.monotonic() - started)
+
+
+def activity_feed(config: t.Mapping[str, t.Any], activity_types: list[dict]) -> ActivityFeed:
+    """The one activity export per window: the types ``activity_type_ids`` names (checked
+    against the instance) or every exportable type, and the primary attribute filters."""
+    exportable = [int(a["id"]) for a in activity_types if int(a["id"]) != DELETE_LEAD_TYPE_ID]
+    wanted = config.get("activity_type_ids")
+    if wanted:
+        unknown = sorted(set(wanted) - set(exportable))
+        if unknown:
+            msg = (
+                f"activity_type_ids lists {unknown}, which are not exportable activity "
+                "types of this instance; see the activity_types stream for valid ids"
+            )
+            raise errors.ConfigError(msg)
+        type_ids = list(dict.fromkeys(int(i) for i in wanted))
+    else:
+        type_ids = exportable
+    filters: dict[str, t.Any] = {}
+    if config.get("activity_primary_attribute_value_ids"):
+        filters["primaryAttributeValueIds"] = config["activity_primary_attribute_value_ids"]
+    if config.get("activity_primary_attribute_values"):
+        filters["primaryAttributeValues"] = config["activity_primary_attribute_values"]
+    return ActivityFeed(type_ids, filters)
+
+
+def activity_streams(tap: Tap, marketo: MarketoInstance) -> list[ActivityFamilyStream]:
+    """``activities``, and with ``activity_type_streams`` one stream per exported type (names
+    unique and stable), all fed by one shared export."""
+    feed = activity_feed(tap.config, marketo.activity_types)
+    ActivitiesStream(
+        tap,
+        marketo,
+        feed,
+        name="activities",
+        schema=activity_schema(),
+        converters=activity_converters(),
+        primary_keys=["marketoGUID"],
+        replication_key="activityDate",
+    )
+    if tap.config.get("activity_type_streams"):
+        by_id = {int(a["id"]): a for a in marketo.activity_types}
+        used: set[str] = {"activities", "activity_types"}
+        for type_id in sorted(feed.type_ids):
+            activity_type = by_id[type_id]
+            name = f"activities_{snake_case(str(activity_type.get('name') or type_id))}"
+            if name in used:
+                name = f"{name}_{type_id}"
+            used.add(name)
+            ActivityTypeStream(tap, marketo, feed, activity_type, name)
+    return list(feed.streams)

@@ -1,7 +1,7 @@
 """The shared bulk-export stream: windows, export jobs, typed rows, per-window checkpoints.
 
 Every bulk entity (leads, activities, program members) reads the same way: plan windows from
-the bookmark, ask the tap's :class:`~tap_marketo_bulk.exports.ExportRunner` for one or more
+the bookmark, ask the run's :class:`~tap_marketo_bulk.exports.ExportRunner` for one or more
 export files per window, parse them with converters built once per column, and write STATE as
 soon as a window's last record is out. Entity files only say how to build the export requests.
 """
@@ -26,8 +26,10 @@ from tap_marketo_bulk.reader import ExportReader, read_export
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+
     from tap_marketo_bulk.exports import ExportFile, ExportJob, ExportRequest
-    from tap_marketo_bulk.tap import TapMarketoBulk
+    from tap_marketo_bulk.instance import MarketoInstance
 
 Converter = t.Callable[[str], t.Any]
 #: A function taking a file row and returning the record this stream emits for it (None: none).
@@ -47,7 +49,8 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
 
     def __init__(
         self,
-        tap: TapMarketoBulk,
+        tap: Tap,
+        marketo: MarketoInstance,
         *,
         name: str,
         schema: dict,
@@ -59,7 +62,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         super().__init__(tap, schema=schema, name=name)
         self.primary_keys = list(primary_keys)
         self.replication_key = replication_key
-        self.marketo = tap
+        self.marketo = marketo
         #: The fast RECORD writer while this stream syncs on :meth:`fast_path`.
         self._lines: output.Writer | None = None
         #: The SDK's record counter during a fast sync, and how much of ``_lines.count`` it has.

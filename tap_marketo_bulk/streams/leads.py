@@ -7,9 +7,13 @@ import typing as t
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
 from tap_marketo_bulk.streams.base import JOBS_KEY, BulkExportStream
+from tap_marketo_bulk.types import typed_fields
 from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+
+    from tap_marketo_bulk.instance import MarketoInstance
     from tap_marketo_bulk.windows import Window
 
 
@@ -102,3 +106,26 @@ class LeadsStream(BulkExportStream):
             self.filter_type = "createdAt"
             self._may_fall_back = False
             yield from super().get_records(context)
+
+
+def leads_stream(tap: Tap, marketo: MarketoInstance) -> LeadsStream:
+    """The leads stream, typed from the lead describe."""
+    properties, converters = typed_fields(
+        marketo.lead_fields, singer_decimal=bool(tap.config.get("use_singer_decimal"))
+    )
+    for required in ("id", "updatedAt", "createdAt"):
+        if required not in properties:
+            msg = (
+                f"The lead describe of this instance has no '{required}' field; "
+                "check that the API user may read leads (Read-Only Lead permission)."
+            )
+            raise errors.AccessDenied(msg)
+    return LeadsStream(
+        tap,
+        marketo,
+        name="leads",
+        schema={"type": "object", "properties": properties},
+        converters=converters,
+        primary_keys=["id"],
+        replication_key="updatedAt",
+    )

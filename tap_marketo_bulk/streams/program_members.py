@@ -8,15 +8,20 @@ run exports all memberships (logged once), which is complete though not incremen
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
 from tap_marketo_bulk.streams.base import JOBS_KEY, BulkExportStream
+from tap_marketo_bulk.types import converter, is_exportable, json_schema, typed_fields
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+
     from tap_marketo_bulk.exports import ExportFile
+    from tap_marketo_bulk.instance import MarketoInstance
 
 #: Marketo's limit of program ids per ``programIds`` filter.
 PROGRAMS_PER_JOB = 10
@@ -45,10 +50,34 @@ class ProgramMembersStream(BulkExportStream):
         #: False once Marketo answered 1035 for the updatedAt filter.
         self.incremental = True
 
-    @property
+    @functools.cached_property
     def program_ids(self) -> list[int]:
-        """``program_ids`` setting, or every program of the instance (listed once per run)."""
-        return sorted(self.marketo.program_ids_to_export)
+        """``program_ids``, checked against the instance, or every program (listed once per run)."""
+        known = [int(program["id"]) for program in self.marketo.programs]
+        wanted = self.config.get("program_ids")
+        if not wanted:
+            return sorted(known)
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            msg = (
+                f"program_ids lists {unknown}, which this Marketo instance does not have "
+                "(deleted, or in a workspace the API user cannot see); remove them"
+            )
+            raise errors.ConfigError(msg)
+        return sorted(dict.fromkeys(int(i) for i in wanted))
+
+    @property
+    def member_filters(self) -> dict[str, t.Any]:
+        """Optional program member filters from the settings, ANDed with the program batch."""
+        config = self.config
+        filters: dict[str, t.Any] = {}
+        if config.get("program_member_status_names"):
+            filters["statusNames"] = list(config["program_member_status_names"])
+        if config.get("program_member_is_exhausted") is not None:
+            filters["isExhausted"] = bool(config["program_member_is_exhausted"])
+        if config.get("program_member_nurture_cadence"):
+            filters["nurtureCadence"] = config["program_member_nurture_cadence"]
+        return filters
 
     def boundary_column(self) -> str | None:
         """Rows stamped at a window's end belong to the next window."""
@@ -70,7 +99,7 @@ class ProgramMembersStream(BulkExportStream):
         A sweep (no window) skips the programs an interrupted sweep already finished.
         """
         fields = self.export_fields()
-        extra = self.marketo.program_member_filters
+        extra = self.member_filters
         done_through = self.stream_state.get(SWEEP_KEY) if windows == [None] else None
         program_ids = [i for i in self.program_ids if done_through is None or i > done_through]
         for window in windows:
@@ -132,3 +161,51 @@ class ProgramMembersStream(BulkExportStream):
             "program_member_status_names, program_member_lead_fields and program_ids."
         )
         return errors.ConfigError(msg, code=exc.code)
+
+
+def program_members_stream(tap: Tap, marketo: MarketoInstance) -> ProgramMembersStream:
+    """The program members stream, typed from the program member describe plus the lead
+    fields ``program_member_lead_fields`` names; settings naming unknown things fail here."""
+    envelope = marketo.client.get("/rest/v1/programs/members/describe.json")
+    describe = (envelope.get("result") or [{}])[0]
+    member_fields = [
+        {"name": f["name"], "dataType": str(f.get("dataType", "string"))}
+        for f in describe.get("fields") or []
+        if f.get("name") and is_exportable(str(f.get("dataType", "string")))
+    ]
+    singer_decimal = bool(tap.config.get("use_singer_decimal"))
+    properties, converters = typed_fields(member_fields, singer_decimal=singer_decimal)
+    lead_by_name = {field["name"]: field for field in marketo.lead_fields}
+    extra = list(tap.config.get("program_member_lead_fields") or [])
+    unknown = [name for name in extra if name not in lead_by_name]
+    if unknown:
+        msg = (
+            f"program_member_lead_fields lists {unknown}, which are not exportable lead "
+            "fields of this instance (use REST names from the leads stream's schema)"
+        )
+        raise errors.ConfigError(msg)
+    clashes = [name for name in extra if name in properties]
+    if clashes:
+        msg = (
+            f"program_member_lead_fields lists {clashes}, which are program member fields "
+            "already; remove them from the setting"
+        )
+        raise errors.ConfigError(msg)
+    lead_properties, lead_converters = typed_fields((lead_by_name[n] for n in extra), singer_decimal=singer_decimal)
+    properties.update(lead_properties)
+    converters.update(lead_converters)
+    for key in ("programId", "leadId"):
+        properties.setdefault(key, json_schema("integer"))
+        converters.setdefault(key, converter("integer"))
+    stream = ProgramMembersStream(
+        tap,
+        marketo,
+        name="program_members",
+        schema={"type": "object", "properties": properties},
+        converters=converters,
+        primary_keys=["programId", "leadId"],
+        replication_key="updatedAt" if "updatedAt" in properties else None,
+    )
+    if tap.config.get("program_ids"):
+        _ = stream.program_ids  # checks the ids now, before any job
+    return stream

@@ -1,6 +1,6 @@
 """REST reference streams: activity types, programs and deleted leads.
 
-These are small, so they use Marketo's plain REST endpoints through the tap's one
+These are small, so they use Marketo's plain REST endpoints through the run's one
 :class:`~tap_marketo_bulk.client.MarketoClient` (shared rate limit and token), not bulk jobs.
 """
 
@@ -16,12 +16,11 @@ from tap_marketo_bulk.types import parse_marketo_datetime
 from tap_marketo_bulk.windows import format_timestamp
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.tap import TapMarketoBulk
+    from singer_sdk import Tap
 
-#: Marketo's asset API page size limit.
-ASSET_PAGE_SIZE = 200
+    from tap_marketo_bulk.instance import MarketoInstance
+
 DELETED_LEADS_PAGE_SIZE = 300
-NO_ASSETS_WARNING = "No assets found"
 
 NAME_AND_TYPE = th.ObjectType(
     th.Property("name", th.StringType),
@@ -35,11 +34,11 @@ def marketo_datetime_to_rfc3339(value: str | None) -> str | None:
 
 
 class MarketoRestStream(Stream):
-    """A stream read with plain REST calls through the tap's shared client."""
+    """A stream read with plain REST calls through the run's shared client."""
 
-    def __init__(self, tap: TapMarketoBulk) -> None:
+    def __init__(self, tap: Tap, marketo: MarketoInstance) -> None:
         super().__init__(tap)
-        self.marketo = tap
+        self.marketo = marketo
 
 
 class ActivityTypesStream(MarketoRestStream):
@@ -94,23 +93,6 @@ class ProgramsStream(MarketoRestStream):
             record["createdAt"] = marketo_datetime_to_rfc3339(program.get("createdAt"))
             record["updatedAt"] = marketo_datetime_to_rfc3339(program.get("updatedAt"))
             yield record
-
-
-def list_programs(marketo: TapMarketoBulk) -> list[dict]:
-    """All programs, paging ``offset`` by 200 until the "No assets found" warning."""
-    programs: list[dict] = []
-    offset = 0
-    while True:
-        envelope = marketo.client.get(
-            "/rest/asset/v1/programs.json",
-            {"offset": offset, "maxReturn": ASSET_PAGE_SIZE},
-        )
-        page = envelope.get("result") or []
-        programs.extend(page)
-        warnings = " ".join(str(w) for w in envelope.get("warnings") or [])
-        if not page or NO_ASSETS_WARNING in warnings or len(page) < ASSET_PAGE_SIZE:
-            return programs
-        offset += len(page)
 
 
 class DeletedLeadsStream(MarketoRestStream):

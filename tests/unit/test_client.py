@@ -1,4 +1,4 @@
-"""MarketoClient: tokens, envelope errors code by code, retries, rate limit, secrets."""
+"""MarketoClient: tokens in use, envelope errors code by code, retries, secrets kept out of logs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.client import CallRateLimiter, MarketoClient, normalize_base_url
+from tap_marketo_bulk.client import MarketoClient, normalize_base_url
 
 ROOT = "https://123-ABC-456.mktorest.com"
 TOKEN_URL = f"{ROOT}/identity/oauth/token"
@@ -220,21 +220,3 @@ def test_secret_and_token_never_logged(requests_mock, client, caplog) -> None:
     assert "Retrying Marketo call" in text
     assert SECRET not in text
     assert "tok-secret-value" not in text
-
-
-def test_rate_limiter_waits_for_the_oldest_call_to_leave_the_window() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limiter = CallRateLimiter(3, 20.0, clock=lambda: now[0], sleep=sleep)
-    for at in (0.0, 1.0, 2.0):
-        now[0] = at
-        limiter.acquire()
-    now[0] = 5.0
-    limiter.acquire()  # the 4th call must wait until the call at t=0 is 20 s old
-    assert slept == [15.0]
-    assert now[0] == 20.0

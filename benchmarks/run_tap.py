@@ -23,7 +23,7 @@ def _tap_class(variant: str):
 
         return TapMarketoBulk
     if variant == "slow":
-        from singer_sdk.helpers._typing import TypeConformanceLevel
+        from singer_sdk.helpers.conform import TypeConformanceLevel
 
         from tap_marketo_bulk.streams.base import BulkExportStream
         from tap_marketo_bulk.tap import TapMarketoBulk

@@ -53,7 +53,8 @@ from pathlib import Path
 from typing import Any
 
 from tap_marketo_bulk.client import MarketoClient
-from tap_marketo_bulk.exports import ExportRequest, ExportRunner
+from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.runner import ExportRunner
 from tap_marketo_bulk.sandbox import files as sandbox_files
 from tap_marketo_bulk.sandbox import jobs as sandbox_jobs
 from tap_marketo_bulk.sandbox.app import SandboxServer

@@ -10,6 +10,8 @@ it never knows about export jobs or Singer.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import logging
 import typing as t
 from urllib.parse import urlsplit
@@ -76,6 +78,8 @@ class MarketoClient:
         #: Calls made by this run, identity calls included, reported in the end-of-run summary
         #: and quota messages.
         self.calls_made = 0
+        #: Marketo's clock minus ours, from the ``Date`` header of its last answer.
+        self._clock_offset = dt.timedelta(0)
         self._access_token = AccessToken(
             self.root,
             client_id,
@@ -156,6 +160,14 @@ class MarketoClient:
             self._access_token.invalidate()
             return self._retrying(_open)()
 
+    def marketo_now(self) -> dt.datetime:
+        """Marketo's time now, to the second: our clock corrected by its last ``Date`` header.
+
+        Job dates in Marketo's answers come from its clock; comparing them with ours would
+        misjudge by however far the two clocks are apart.
+        """
+        return (dt.datetime.now(dt.timezone.utc) + self._clock_offset).replace(microsecond=0)
+
     # --- internals --------------------------------------------------------------------
 
     def _count_call(self) -> None:
@@ -169,9 +181,25 @@ class MarketoClient:
         headers["Authorization"] = f"Bearer {self._access_token.get()}"
         self._count_call()
         try:
-            return self.session.request(method, f"{self.root}{path}", headers=headers, timeout=self.timeout, **kwargs)
+            response = self.session.request(
+                method, f"{self.root}{path}", headers=headers, timeout=self.timeout, **kwargs
+            )
         except requests.RequestException as exc:
             raise connection_error(exc, path, urlsplit(self.root).netloc) from None
+        self._observe_clock(response)
+        return response
+
+    def _observe_clock(self, response: requests.Response) -> None:
+        """Keep Marketo's clock offset from the answer's ``Date`` header (whole seconds)."""
+        date = response.headers.get("Date")
+        if not date:
+            return
+        try:
+            theirs = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if theirs.tzinfo is not None:
+            self._clock_offset = theirs - dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
     def _send_once(self, method: str, path: str, **kwargs: t.Any) -> dict:
         response = self._http(method, path, **kwargs)

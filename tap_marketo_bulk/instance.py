@@ -15,7 +15,7 @@ import typing as t
 
 from tap_marketo_bulk import batches
 from tap_marketo_bulk.client import MarketoClient
-from tap_marketo_bulk.exports import ExportRunner
+from tap_marketo_bulk.runner import ExportRunner
 from tap_marketo_bulk.types import is_exportable
 from tap_marketo_bulk.windows import parse_timestamp, to_utc
 

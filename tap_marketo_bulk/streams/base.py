@@ -14,21 +14,16 @@ import datetime as dt
 import time
 import typing as t
 
-from singer_sdk import Stream
-from singer_sdk import singerlib as singer
-from singer_sdk.helpers._typing import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
-
 from tap_marketo_bulk import output
-from tap_marketo_bulk.batches import BatchFiles
-from tap_marketo_bulk.output import RecordLines
 from tap_marketo_bulk.reader import ExportReader, read_export
+from tap_marketo_bulk.spend import used_today_mb
+from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
 
-    from tap_marketo_bulk.exports import ExportFile, ExportJob, ExportRequest
+    from tap_marketo_bulk.exports import ExportFile, ExportRequest
     from tap_marketo_bulk.instance import MarketoInstance
 
 Converter = t.Callable[[str], t.Any]
@@ -36,14 +31,18 @@ Converter = t.Callable[[str], t.Any]
 Route = t.Callable[[dict], "dict | None"]
 #: Key of a stream's STATE listing its export jobs in flight (export id and request key).
 JOBS_KEY = "jobs_in_flight"
+#: Key of a stream's STATE listing the job it is creating (see :mod:`tap_marketo_bulk.recovery`).
+INTENTS_KEY = "jobs_being_created"
 
 
-class BulkExportStream(Stream, metaclass=abc.ABCMeta):
-    """A Singer stream fed by Marketo bulk export files, one window at a time."""
+class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
+    """A Singer stream fed by Marketo bulk export files, one window at a time.
 
-    #: Our converters already give every value its JSON type; the SDK's conformance would
-    #: only cost time (and it turns the string "false" into true).
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    Why this class is long: it is the one SDK stream every bulk entity shares, and windows,
+    field selection, export files and checkpoints are hooks on the same SDK stream state;
+    the record path lives apart in :class:`~tap_marketo_bulk.streams.record_path.FastRecordPath`.
+    """
+
     #: Bulk path segment: ``leads``, ``activities`` or ``program/members``.
     entity: t.ClassVar[str]
 
@@ -63,11 +62,6 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         self.primary_keys = list(primary_keys)
         self.replication_key = replication_key
         self.marketo = marketo
-        #: The fast RECORD writer while this stream syncs on :meth:`fast_path`.
-        self._lines: output.Writer | None = None
-        #: The SDK's record counter during a fast sync, and how much of ``_lines.count`` it has.
-        self._counter: t.Any = None
-        self._counted = 0
 
     # --- what entity streams provide ----------------------------------------------------
 
@@ -99,15 +93,17 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
     def windows_between(self, start: dt.datetime | None, siblings: t.Iterable[BulkExportStream] = ()) -> list[Window]:
         """Windows of at most ``window_days`` from ``start`` to the end of the range.
 
-        Windows of jobs an interrupted run left in STATE are planned again as they were (the
-        last one ended at that run's "now"), so the same requests find those jobs again.
+        Windows of jobs (and create intents) an interrupted run left in STATE are planned again
+        as they were (the last one ended at that run's "now"), so the same requests find those
+        jobs again.
         """
         begin = to_utc(start) if start else self.start_date()
         days = int(self.config.get("window_days", 31))
         ends = [
             Window.parse(entry["window"]).end
             for stream in (self, *siblings)
-            for entry in stream.stream_state.get(JOBS_KEY, [])
+            for key in (JOBS_KEY, INTENTS_KEY)
+            for entry in stream.stream_state.get(key, [])
             if "window" in entry
         ]
         return plan_windows(begin, self.marketo.range_end, days, cuts=ends)
@@ -161,7 +157,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
 
     def log_summary(self, windows: int, jobs: int, records: int, seconds: float) -> None:
         """One line per stream at its end: windows, jobs, records, and export quota used."""
-        today = self.marketo.exports.used_today_mb(self.entity)
+        today = used_today_mb(self.marketo.exports.jobs.listed(self.entity, ["Completed"]), self.entity)
         self.logger.info(
             "%s: %d windows, %d export jobs, %d exported records in %.1f s. %s%s",
             self.name,
@@ -169,7 +165,7 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
             jobs,
             records,
             seconds,
-            self.marketo.exports.usage(),
+            self.marketo.exports.spend.usage(),
             f" Export quota used today by this API user's {self.entity} jobs: {today:.1f} MB."
             if today is not None
             else "",
@@ -188,23 +184,23 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         siblings = list(siblings)
         # Read, not removed: a run that ends before its first job (a 1035 probe, a quota)
         # leaves them for the attempt or run that follows.
-        known = {
-            entry["key"]: entry["exportId"]
-            for stream in (self, *siblings)
-            for entry in stream.stream_state.get(JOBS_KEY, [])
-        }
+        streams = (self, *siblings)
+        known = [entry for stream in streams for entry in stream.stream_state.get(JOBS_KEY, [])]
+        intents = [entry for stream in streams for entry in stream.stream_state.get(INTENTS_KEY, [])]
 
-        def remember(jobs: list[ExportJob]) -> None:
+        def remember(jobs: list[dict], creating: list[dict]) -> None:
             for sibling in siblings:
                 sibling.stream_state.pop(JOBS_KEY, None)
-            if jobs:
-                state[JOBS_KEY] = [job.state_entry() for job in jobs]
-            else:
-                state.pop(JOBS_KEY, None)
+                sibling.stream_state.pop(INTENTS_KEY, None)
+            for key, entries in ((JOBS_KEY, jobs), (INTENTS_KEY, creating)):
+                if entries:
+                    state[key] = entries
+                else:
+                    state.pop(key, None)
             self.state_manager.is_flushed = False
             self.write_state()
 
-        return self.marketo.exports.run(requests, known_jobs=known, on_change=remember)
+        return self.marketo.exports.run(requests, known_jobs=known, intents=intents, on_change=remember)
 
     def emitted_records(
         self, export_file: ExportFile, route: Route | None = None, *, fast: bool | None = None
@@ -285,12 +281,6 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         self.count_records()
         return progress.emitted
 
-    def count_records(self) -> None:
-        """Bring the SDK's record counter up to the RECORD lines written on the fast path."""
-        if self._counter is not None and self._lines is not None:
-            self._counter.increment(self._lines.count - self._counted)
-            self._counted = self._lines.count
-
     def dropped_rows(self, export_file: ExportFile) -> tuple[str, str] | None:
         """``(column, raw value)`` of rows that belong to the next window, if visible."""
         column = self.boundary_column()
@@ -318,114 +308,3 @@ class BulkExportStream(Stream, metaclass=abc.ABCMeta):
         for marker in ("progress_markers", "starting_replication_value"):
             state.pop(marker, None)
         self.state_manager.is_flushed = False
-
-    def write_state(self) -> None:
-        """Emit the tap's STATE now (the SDK has no public per-window checkpoint call)."""
-        self._write_state_message()
-
-    # --- the record path -------------------------------------------------------------
-
-    def fast_path(self) -> bool:
-        """Whether records can skip the SDK's per-record machinery without changing output:
-        our converters typed every value (no SDK conformance), the stream map is the identity
-        (no stream maps, no flattening) and no record limit (the SDK's ``--test``) applies."""
-        maps = self.stream_maps
-        return (
-            self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and maps[0].stream_alias == self.name
-            and self.ABORT_AT_RECORD_COUNT is None
-        )
-
-    def _generate_schema_messages(self) -> t.Iterator[singer.SchemaMessage]:
-        """SCHEMA from the discovered schema, so keywords the SDK's catalog model drops
-        (``precision``/``scale`` of ``x-singer.decimal``) reach the target; only the selected
-        properties, as the SDK sends. With stream maps the SDK builds it."""
-        if not self.fast_path():
-            yield from super()._generate_schema_messages()
-            return
-        properties = {name: schema for name, schema in self.schema["properties"].items() if self.is_selected(name)}
-        yield singer.SchemaMessage(
-            self.name,
-            {**self.schema, "properties": properties},
-            self.primary_keys,
-            [self.replication_key] if self.replication_key else None,
-        )
-
-    def record_lines(self) -> output.Writer:
-        """The fast path's writer for this stream: RECORD lines, or BATCH files when
-        ``batch_config`` is set."""
-        config = self.marketo.batch_config
-        return BatchFiles(self.name, config) if config else RecordLines(self.name)
-
-    def deselected(self) -> frozenset[str]:
-        """Properties the catalog deselects; the export may still carry some (the filter
-        column, for instance), and the fast path leaves them out of records."""
-        return frozenset(name for name in self.schema["properties"] if not self.is_selected(name))
-
-    def emit(self, record: dict) -> None:
-        """Write one RECORD of this stream outside its own sync (activity family members)."""
-        if self._lines is None and self.fast_path():
-            self._lines = self.record_lines()
-        if self._lines is not None:
-            self._lines.write(record)
-        else:
-            self._write_record_message(record)
-
-    def _sync_records(
-        self, context: t.Mapping | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        """The SDK's record loop, or when :meth:`fast_path` allows, :meth:`sync_fast`."""
-        if not (write_messages and self.fast_path()):
-            yield from super()._sync_records(context, write_messages=write_messages)
-            return
-        self.sync_fast(context)
-        return
-        yield  # a generator, like the SDK's
-
-    def _sync_batches(self, batch_config: t.Any, context: t.Mapping | None = None) -> None:
-        """BATCH output (``batch_config``): :meth:`sync_fast` with batch files.
-
-        Not the SDK's batch path, which gathers records apart from our per-window checkpoints
-        (see :mod:`tap_marketo_bulk.batches`). Without the fast path (stream maps,
-        flattening) the stream writes RECORD messages instead, and says so.
-        """
-        del batch_config  # read by record_lines()
-        if self.fast_path():
-            self.sync_fast(context)
-            return
-        self.logger.warning(
-            "%s: BATCH output is written only without stream maps and flattening; this stream "
-            "writes RECORD messages instead.",
-            self.name,
-        )
-        for _ in super()._sync_records(context):
-            pass
-
-    def sync_fast(self, context: t.Mapping | None) -> None:
-        """Sync on the fast path: each verified file's records go to this stream's writer
-        (:meth:`record_lines`), STATE goes through the SDK at each window's end, in order."""
-        self._write_starting_replication_value(context)  # what get_starting_timestamp reads
-        self._lines = self.record_lines()
-        write = self._lines.write
-        self._counter, self._counted = self.get_record_counter(), 0
-        with self._counter, self.get_sync_timer():
-            try:
-                # Files are written by emit_file; only rows routed off the fast path come here.
-                for record in self.get_records(context):
-                    write(record)
-            finally:
-                output.flush()  # what was emitted stays emitted, even when the run fails
-            self.count_records()
-        self._counter = None
-        self._finalize_state(self.stream_state)
-        self._write_state_message()
-
-    def get_replication_key_signpost(self, context: t.Any = None) -> None:
-        """No signpost: bookmarks are window ends, never later than the run's range end."""
-        return
-
-    def _increment_stream_state(self, latest_record: dict, *, context: t.Any = None) -> None:
-        """Records never move a bulk stream's bookmark; :meth:`checkpoint` does."""

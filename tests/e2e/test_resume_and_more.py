@@ -71,6 +71,7 @@ def test_activities_incremental_second_run(sb):
     for name in ("activities", "activities_open_email", "activities_fill_out_form"):
         assert state["bookmarks"][name]["replication_key_value"] == "2024-04-01T00:00:00Z", state
         assert "jobs_in_flight" not in state["bookmarks"][name], state
+        assert "jobs_being_created" not in state["bookmarks"][name], state
 
     april = dt.datetime(2024, 4, 3, 9, 30, tzinfo=UTC)
     new_guids = set(sb.data.add_activities(25, april))

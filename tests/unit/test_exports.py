@@ -10,9 +10,10 @@ import os
 import pytest
 import urllib3
 
-from tap_marketo_bulk import errors, exports
+from tap_marketo_bulk import downloads, errors
 from tap_marketo_bulk.client import MarketoClient
-from tap_marketo_bulk.exports import ExportRequest, ExportRunner
+from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.runner import ExportRunner
 from tap_marketo_bulk.windows import Window
 
 ROOT = "https://mkto.example.com"
@@ -147,7 +148,7 @@ def test_jobs_are_pipelined_and_files_come_back_in_order(requests_mock, runner) 
         "read e2",
         "read e3",
     ]
-    assert runner.jobs_created["leads"] == 3
+    assert runner.spend.jobs_created["leads"] == 3
 
 
 def test_queue_full_waits_and_retries_enqueue(requests_mock, runner, clock) -> None:
@@ -296,7 +297,7 @@ def test_a_full_disk_is_named_not_retried_and_leaves_no_file(requests_mock, runn
         handle.write = write
         return handle
 
-    monkeypatch.setattr(exports.os, "fdopen", full_disk)
+    monkeypatch.setattr(downloads.os, "fdopen", full_disk)
     with pytest.raises(errors.TempFileUnwritable) as raised:
         list(runner.run([lead_request()]))
     assert str(raised.value) == (
@@ -311,7 +312,7 @@ def test_a_full_disk_is_named_not_retried_and_leaves_no_file(requests_mock, runn
 def test_a_temp_dir_that_is_gone_is_named(requests_mock, runner, tmp_path) -> None:
     _one_completed_job(requests_mock)
     requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
-    runner.temp_dir = str(tmp_path / "gone")
+    runner.downloads.temp_dir = str(tmp_path / "gone")
     gone = r"cannot write its file to .*/gone \(No such file or directory\)"
     with pytest.raises(errors.TempFileUnwritable, match=gone):
         list(runner.run([lead_request()]))
@@ -328,8 +329,8 @@ def test_reattaches_to_a_job_of_the_last_run_instead_of_creating_one(requests_mo
         f.export_id
         for f in runner.run(
             [request],
-            known_jobs={request.key(): "old"},
-            on_change=lambda jobs: changes.append([j.export_id for j in jobs]),
+            known_jobs=[{"key": request.key(), "exportId": "old"}],
+            on_change=lambda jobs, intents: changes.append([j["exportId"] for j in jobs]),
         )
     ]
 
@@ -337,7 +338,7 @@ def test_reattaches_to_a_job_of_the_last_run_instead_of_creating_one(requests_mo
     assert create.call_count == 0
     assert probe_and_file.request_history[0].headers["Range"] == "bytes=0-0"
     assert changes == [["old"], []]
-    assert runner.jobs_reattached == 1
+    assert runner.spend.jobs_reattached == 1
 
 
 def test_a_job_marketo_no_longer_has_is_created_again(requests_mock, runner) -> None:
@@ -347,7 +348,7 @@ def test_a_job_marketo_no_longer_has_is_created_again(requests_mock, runner) -> 
     requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
     requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
     requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
-    assert [f.export_id for f in runner.run([request], known_jobs={request.key(): "old"})] == ["e1"]
+    assert [f.export_id for f in runner.run([request], known_jobs=[{"key": request.key(), "exportId": "old"}])] == ["e1"]
     assert create.call_count == 1
 
 
@@ -355,7 +356,7 @@ def test_jobs_of_the_last_run_that_no_request_needs_are_cancelled(requests_mock,
     _one_completed_job(requests_mock)
     requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
     stale = requests_mock.post(f"{BULK}/stale/cancel.json", json=ok(exportId="stale", status="Cancelled"))
-    list(runner.run([lead_request()], known_jobs={"other-key": "stale"}))
+    list(runner.run([lead_request()], known_jobs=[{"key": "other-key", "exportId": "stale"}]))
     assert stale.call_count == 1
 
 
@@ -380,7 +381,7 @@ def test_expired_file_of_a_completed_job_recreates_the_job(requests_mock, runner
 
 
 def test_export_budget_stops_before_a_job_that_would_exceed_it(requests_mock, runner) -> None:
-    runner.export_budget_bytes = len(CONTENT) + 10  # room for one file of this size, not two
+    runner.spend.budget_bytes = len(CONTENT) + 10  # room for one file of this size, not two
     runner.max_jobs_in_flight = 1
     ids = iter(["e1", "e2"])
     create = requests_mock.post(f"{BULK}/create.json", json=lambda r, c: ok(exportId=next(ids), status="Created"))

@@ -1,0 +1,192 @@
+"""Finding the jobs an interrupted run left at Marketo, so none is created (and paid) twice.
+
+Two kinds of trace reach the next run through STATE:
+
+- a job in flight (export id and request key): asked for its status and used again while
+  Marketo still has it and its file;
+- a create intent (request key, format, Marketo's time just before the create call),
+  written before every create: if the run died after Marketo created the job but before the
+  STATE line naming it, the job's id was never seen. Marketo's job list
+  (``GET /bulk/v1/{entity}/export.json``) says of each job only its id, format, status,
+  dates, counts and checksum: nothing of its filter or fields. So an intent is matched to a
+  listed job only when exactly one job can be it: status ``Created`` (the lost answer means
+  nobody ever enqueued it), the intent's format, created between the intent and this run's
+  start, and no export id this run or its STATE knows. Several such jobs (another tool of the
+  same API user creating jobs at that moment) match none, and a new job is created:
+  correctness first, then quota. A job adopted this way has its file's header checked against
+  the requested fields before any record is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import typing as t
+
+from tap_marketo_bulk import errors, interrupts
+from tap_marketo_bulk.exports import LEGACY_ENTITIES, CreateIntent, ExportJob, ExportRequest
+from tap_marketo_bulk.types import parse_marketo_datetime
+from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
+
+if t.TYPE_CHECKING:
+    from tap_marketo_bulk.export_jobs import ExportJobs
+
+LOGGER = logging.getLogger("tap_marketo_bulk.exports")
+#: Statuses of a job worth using again; a Completed one only while its file exists.
+REUSABLE_STATES = frozenset({"Created", "Queued", "Processing", "Completed"})
+#: Create calls tried for one job when Marketo's answer is lost or refused for now.
+CREATE_TRIES = 8
+#: Slack for Marketo's clock against its ``Date`` header (whole seconds, truncated).
+CLOCK_SLACK = dt.timedelta(seconds=2)
+
+
+class JobRecovery:
+    """Earlier runs' jobs (by id) and create intents (by request key), resolved once each."""
+
+    def __init__(
+        self,
+        jobs: ExportJobs,
+        known_jobs: t.Iterable[t.Mapping[str, str]] = (),
+        intents: t.Iterable[t.Mapping[str, str]] = (),
+        *,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.jobs = jobs
+        self.sleep = sleep
+        #: Request key -> STATE entry of a job an earlier run had in flight.
+        self.known = {entry["key"]: dict(entry) for entry in known_jobs if entry.get("exportId")}
+        #: Request key -> STATE entry of a create an earlier run may have completed unseen.
+        self.intents = {entry["key"]: dict(entry) for entry in intents if entry.get("notBefore")}
+        #: Export ids nobody may adopt from the list: every id STATE or this run knows.
+        self.claimed = {entry["exportId"] for entry in self.known.values()}
+        #: When this run started, in Marketo's time: no job of an earlier run is newer.
+        self.run_started = jobs.client.marketo_now()
+
+    def attach(self, request: ExportRequest) -> ExportJob | None:
+        """The earlier run's job for this request, if Marketo still has it; else None."""
+        key = request.key()
+        entry = self.known.pop(key, None)
+        intent = self.intents.pop(key, None)
+        if entry is not None:
+            job = self._known_job(request, entry["exportId"])
+            if job is not None:
+                return job
+        if intent is not None:
+            return self.adopt(request, intent)
+        return None
+
+    def _known_job(self, request: ExportRequest, export_id: str) -> ExportJob | None:
+        job = ExportJob(request, export_id, status="Unknown", created_at=self.jobs.clock())
+        try:
+            self.jobs.refresh(job)
+        except (errors.NotFound, errors.InvalidRequest) as exc:
+            job.status = f"gone ({exc})"
+        if job.status in REUSABLE_STATES and (job.status != "Completed" or self.jobs.file_exists(job)):
+            job.enqueued = job.status != "Created"
+            self.jobs.spend.jobs_reattached += 1
+            LOGGER.info(
+                "Export %s %s: re-attached (%s) from the last run's STATE", request.describe(), export_id, job.status
+            )
+            return job
+        LOGGER.info(
+            "Export %s %s from the last run's STATE is %s; creating a new one",
+            request.describe(),
+            export_id,
+            job.status,
+        )
+        return None
+
+    def adopt(
+        self, request: ExportRequest, intent: t.Mapping[str, str], until: dt.datetime | None = None
+    ) -> ExportJob | None:
+        """The one listed job that can be the intent's, or None (see the module docstring)."""
+        not_before = parse_timestamp(intent["notBefore"]) - CLOCK_SLACK
+        until = until or self.run_started
+        candidates = []
+        for listed in self.jobs.listed(request.entity, ["Created"]):
+            export_id = str(listed.get("exportId") or "")
+            created = listed.get("createdAt")
+            if not export_id or export_id in self.claimed or not created:
+                continue
+            if str(listed.get("format") or "CSV").upper() != intent.get("format", "CSV").upper():
+                continue
+            if not_before <= parse_marketo_datetime(created) <= until + CLOCK_SLACK:
+                candidates.append(listed)
+        if len(candidates) != 1:
+            if candidates:
+                LOGGER.warning(
+                    "Export %s: %d unknown jobs were created since the last run's create call (%s), so "
+                    "none can be told to be its job; creating a new one",
+                    request.describe(),
+                    len(candidates),
+                    ", ".join(str(c["exportId"]) for c in candidates),
+                )
+            return None
+        job = self.jobs.job(request, candidates[0])
+        job.adopted = True
+        self.claimed.add(job.export_id)
+        self.jobs.spend.jobs_reattached += 1
+        LOGGER.info(
+            "Export %s %s: re-attached from Marketo's job list (created after the last run's create "
+            "call, whose answer it never received)",
+            request.describe(),
+            job.export_id,
+        )
+        return job
+
+    def create(
+        self,
+        request: ExportRequest,
+        creating: list[CreateIntent],
+        changed: t.Callable[[], None],
+        attempt: int = 1,
+    ) -> ExportJob:
+        """Create the request's job, its intent in ``creating`` and in STATE (``changed``) first.
+
+        A refusal for now (rate limit) is tried again; a lost answer (timeout, 5xx) first
+        looks in Marketo's job list for the job it may have created.
+        """
+        intent = intent_for(request, self.jobs.client.marketo_now())
+        creating[:] = [intent]
+        changed()
+        try:
+            for tries in range(1, CREATE_TRIES + 1):
+                try:
+                    job = self.jobs.create(request, attempt)
+                    self.claim(job.export_id)
+                    return job
+                except errors.RateLimited as exc:
+                    problem: errors.MarketoError = exc
+                except errors.TransientServerError as exc:
+                    found = self.adopt(request, intent.state_entry(), until=self.jobs.client.marketo_now())
+                    if found is not None:
+                        return found
+                    problem = exc
+                if tries == CREATE_TRIES or interrupts.requested():
+                    raise problem
+                LOGGER.warning("Export %s: create failed (%s); trying again", request.describe(), problem)
+                self.sleep(min(2.0**tries, 60.0))
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            creating.clear()
+
+    def claim(self, export_id: str) -> None:
+        """An id this run received: never adopt it for another intent."""
+        self.claimed.add(export_id)
+
+    def cancel_leftovers(self) -> None:
+        """Cancel the earlier runs' jobs no request of this run used, so none keeps room in
+        the 10-job queue. Unresolved intents are dropped: a job they may have created was
+        never enqueued, takes no queue room, and cannot be told from another tool's."""
+        for entry in self.known.values():
+            entities = [entry["entity"]] if entry.get("entity") else list(LEGACY_ENTITIES)
+            if any(self.jobs.cancel_by_id(entity, entry["exportId"]) for entity in entities):
+                LOGGER.info("Cancelled export %s left over from an earlier run", entry["exportId"])
+        self.known.clear()
+        self.intents.clear()
+
+
+def intent_for(request: ExportRequest, marketo_now: dt.datetime) -> CreateIntent:
+    """The intent written before creating ``request``'s job (``notBefore`` to the second)."""
+    return CreateIntent(request, format_timestamp(marketo_now))

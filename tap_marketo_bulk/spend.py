@@ -1,0 +1,87 @@
+"""What a run spends of Marketo's export quotas, and the budget it may not exceed.
+
+Marketo meters bulk extract by jobs and by MB exported per day (500 MB by default, counted
+from midnight US Central), shared by every integration of the subscription. This ledger
+counts this run's jobs and bytes, stops before ``export_quota_budget_mb`` would be passed,
+and says at the end what the run spent and what is left.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import typing as t
+
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.types import parse_marketo_datetime
+
+if t.TYPE_CHECKING:
+    from tap_marketo_bulk.exports import ExportRequest
+
+LOGGER = logging.getLogger("tap_marketo_bulk.exports")
+
+
+@dataclasses.dataclass
+class ExportSpend:
+    """Jobs created and re-attached, bytes downloaded, and the run's export budget."""
+
+    #: Stop before a job that would take this run's downloads past this many bytes.
+    budget_bytes: int | None = None
+    #: Jobs this run created, per entity.
+    jobs_created: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    #: Jobs of an earlier run picked up again instead of being created anew.
+    jobs_reattached: int = 0
+    bytes_downloaded: int = 0
+    largest_file: int = 0
+
+    def downloaded(self, size: int) -> None:
+        """Count one verified file."""
+        self.bytes_downloaded += size
+        self.largest_file = max(self.largest_file, size)
+
+    def within_budget(self, jobs_in_flight: int) -> bool:
+        """Whether one more job fits ``export_quota_budget_mb``, judged by sizes seen so far."""
+        if self.budget_bytes is None:
+            return True
+        projected = self.bytes_downloaded + (jobs_in_flight + 1) * self.largest_file
+        return projected <= self.budget_bytes
+
+    def budget_reached(self, request: ExportRequest) -> errors.ExportBudgetReached:
+        """The clean stop before ``request``, naming the setting."""
+        used_mb = self.bytes_downloaded / 1_000_000
+        budget_mb = (self.budget_bytes or 0) / 1_000_000
+        msg = (
+            f"export_quota_budget_mb={budget_mb:g} reached: this run downloaded {used_mb:.1f} MB "
+            f"and the next export ({request.describe()}) would likely exceed it. The last STATE "
+            "resumes from here; raise export_quota_budget_mb or run again after the quota resets."
+        )
+        return errors.ExportBudgetReached(msg)
+
+    def usage(self) -> str:
+        """What this run spent, for quota messages and the per-stream summaries."""
+        jobs = sum(self.jobs_created.values())
+        return (
+            f"This run downloaded {self.bytes_downloaded / 1_000_000:.1f} MB from {jobs} new "
+            f"export jobs ({self.jobs_reattached} re-attached)."
+        )
+
+
+def used_today_mb(completed: t.Iterable[t.Mapping[str, t.Any]], entity: str) -> float | None:
+    """Export MB this API user's Completed jobs of ``entity`` used since midnight US Central.
+
+    ``completed`` is the job list of Completed jobs (past 7 days, this API user's jobs only):
+    the daily export quota counts the same ``fileSize``. None when the list cannot be read;
+    it is only reported.
+    """
+    since = errors.quota_day_start()
+    total = 0
+    try:
+        for job in completed:
+            finished = job.get("finishedAt")
+            if finished and parse_marketo_datetime(finished) >= since:
+                total += int(job.get("fileSize") or 0)
+    except (errors.MarketoError, ValueError) as exc:
+        LOGGER.info("Could not read today's export usage for %s: %s", entity, exc)
+        return None
+    return total / 1_000_000

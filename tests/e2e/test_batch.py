@@ -35,7 +35,10 @@ def _timeline(messages: list[dict]) -> tuple[list[dict[str, int]], dict[str, lis
 
 def _bookmarks(messages: list[dict]) -> list[dict]:
     return [
-        {s: {k: v for k, v in b.items() if k not in ("jobs_in_flight", "jobs_being_created")} for s, b in m["value"]["bookmarks"].items()}
+        {
+            s: {k: v for k, v in b.items() if k not in ("jobs_in_flight", "jobs_being_created")}
+            for s, b in m["value"]["bookmarks"].items()
+        }
         for m in messages
         if m["type"] == "STATE"
     ]

@@ -77,7 +77,10 @@ def test_fast_path_records_and_states_equal_the_sdk_path(make_sandbox):
     def bookmarks(messages: list[dict]) -> list[dict]:
         # jobs_in_flight and jobs_being_created hold export ids and times, which differ between runs.
         return [
-            {s: {k: v for k, v in b.items() if k not in ("jobs_in_flight", "jobs_being_created")} for s, b in m["value"]["bookmarks"].items()}
+            {
+                s: {k: v for k, v in b.items() if k not in ("jobs_in_flight", "jobs_being_created")}
+                for s, b in m["value"]["bookmarks"].items()
+            }
             for m in messages
             if m["type"] == "STATE"
         ]

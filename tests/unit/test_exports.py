@@ -348,7 +348,9 @@ def test_a_job_marketo_no_longer_has_is_created_again(requests_mock, runner) -> 
     requests_mock.post(f"{BULK}/e1/enqueue.json", json=ok(exportId="e1", status="Queued"))
     requests_mock.get(f"{BULK}/e1/status.json", json=completed("e1"))
     requests_mock.get(f"{BULK}/e1/file.json", content=CONTENT)
-    assert [f.export_id for f in runner.run([request], known_jobs=[{"key": request.key(), "exportId": "old"}])] == ["e1"]
+    assert [f.export_id for f in runner.run([request], known_jobs=[{"key": request.key(), "exportId": "old"}])] == [
+        "e1"
+    ]
     assert create.call_count == 1
 
 

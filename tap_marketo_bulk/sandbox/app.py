@@ -26,6 +26,7 @@ class SandboxServer:
             members_per_program=o.members_per_program,
             start=o.start,
             end=o.end,
+            custom_object_records=o.custom_object_records,
         )
         self.faults = Faults()
         self.api = ApiState(o, self.clock)
@@ -84,9 +85,15 @@ class SandboxServer:
         """Move the sandbox clock forward (jobs, tokens, rate window, quotas, file expiry)."""
         self.clock.advance(seconds)
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job with true status, entity and the create body as received."""
-        return self.job_manager.describe_all()
+    def jobs(self, entity: str | None = None) -> list[dict[str, Any]]:
+        """Every job (of ``entity`` if given) with true status, entity and the create body as received."""
+        return [j for j in self.job_manager.describe_all() if entity is None or j["entity"] == entity]
+
+    def created_jobs(self) -> dict[str, int]:
+        """Jobs created so far per entity (``leads``, ``program_members``, ``customobjects/purchase_c``, ...),
+        counted when the job is created - also when the create answer was held or lost (faults)."""
+        with self.job_manager.lock:
+            return dict(self.job_manager.created)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -89,7 +89,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ENTITY.FILTER",
         help="answer 1035 for this filter; repeatable: leads.updatedAt, leads.smartListId, "
-        "leads.smartListName, program_members.updatedAt",
+        "leads.smartListName, program_members.updatedAt, customobjects.updatedAt, "
+        "customobjects.smartListId, customobjects.smartListName",
+    )
+    p.add_argument(
+        "--custom-object-records",
+        type=int,
+        default=_D.custom_object_records,
+        help=f"purchase_c records; subscription_c gets 2/3, invoice_c 1/3, usage_c 1/5 of it "
+        f"(default: {_D.custom_object_records})",
+    )
+    p.add_argument(
+        "--denied-custom-objects",
+        default=",".join(sorted(_D.denied_custom_objects)),
+        metavar="API_NAMES",
+        help="comma-separated custom objects the API user may not read (603 Access denied); "
+        "'' for none (default: %(default)s)",
+    )
+    p.add_argument(
+        "--custom-object-list-state",
+        action="store_true",
+        help="List/Describe Custom Objects carry state/version and show draft types (default: as the docs' examples)",
+    )
+    p.add_argument(
+        "--job-list-status-lenient",
+        action="store_true",
+        help="job list status filter ignores case and accepts 'Canceled' (default: exact values)",
     )
     p.add_argument(
         "--end-at-exclusive",
@@ -123,6 +148,10 @@ def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
         token_ttl_seconds=ns.token_ttl,
         disabled_filters=frozenset(ns.disable_filter),
         end_at_inclusive=not ns.end_at_exclusive,
+        custom_object_records=ns.custom_object_records,
+        denied_custom_objects=frozenset(n.strip() for n in ns.denied_custom_objects.split(",") if n.strip()),
+        custom_object_list_state=ns.custom_object_list_state,
+        job_list_status_lenient=ns.job_list_status_lenient,
         host="127.0.0.1",
         port=ns.port,
     )

@@ -27,6 +27,11 @@ KINDS = frozenset(
         "queue_full",
         "malformed_row",
         "delay",  # extra: sleep params["seconds"] inside the request (to provoke real 615s in tests)
+        # create.json only, after validation: the job is created at once (it counts toward the
+        # limits and is in the job list), then the answer is held params["seconds"] (default 5) ...
+        "hold_create",
+        # ... or replaced by HTTP 502 (a client cannot tell that the job exists).
+        "create_then_502",
     }
 )
 

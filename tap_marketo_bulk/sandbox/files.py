@@ -138,6 +138,26 @@ def select_members(data: SandboxData, spec: dict[str, Any], end_incl: bool) -> l
         return out
 
 
+def select_custom_objects(data: SandboxData, spec: dict[str, Any], end_incl: bool) -> list[list[Any]]:
+    """Custom object rows: ``updatedAt`` on the record's updatedAt, list filters on its linked lead.
+
+    Rows are ordered by (leadId, createdAt, marketoGUID): the docs write the linked records
+    lead by lead.
+    """
+    kind, val = spec["filter_kind"], spec["filter_value"]
+    with data.lock:
+        records = data.custom_object_records.get(spec["api_name"], [])
+        if kind == "updatedAt":
+            chosen = [c for c in records if in_range(c["updatedAt"], val, end_incl)]
+        else:
+            lists = data.static_lists if kind.startswith("static") else data.smart_lists
+            key = "id" if kind.endswith("Id") else "name"
+            members = {lid for lst in lists if lst[key] == val for lid in lst["leadIds"]}
+            chosen = [c for c in records if c.get("leadId") in members]
+        chosen = sorted(chosen, key=lambda c: (c.get("leadId") or 0, c["createdAt"], c["marketoGUID"]))
+        return [[c.get(f) for f in spec["fields"]] for c in chosen]
+
+
 def build_file(
     data: SandboxData, entity: str, spec: dict[str, Any], end_incl: bool, malformed: bool = False
 ) -> tuple[bytes, int]:
@@ -146,7 +166,7 @@ def build_file(
         "leads": select_leads,
         "activities": select_activities,
         "program_members": select_members,
-    }[entity]
+    }.get(entity, select_custom_objects)  # "customobjects/<apiName>"
     rows = select(data, spec, end_incl)
     renames = spec.get("columnHeaderNames") or {}
     header = [renames.get(c, c) for c in spec["fields"]]

@@ -7,6 +7,7 @@ Created -> Queued -> Processing -> Completed | Failed, Cancelled from any non-fi
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 import time
@@ -25,6 +26,36 @@ CHICAGO = ZoneInfo("America/Chicago")
 FINAL = ("Completed", "Failed", "Cancelled")
 FILE_RETENTION = timedelta(days=7)
 ENTITY_PATHS = {"leads": "leads", "activities": "activities", "program_members": "program/members"}
+#: The keys Marketo documents for a job object (ExportResponse); a job shows only those of its state.
+JOB_KEYS = (
+    "exportId",
+    "format",
+    "status",
+    "createdAt",
+    "queuedAt",
+    "startedAt",
+    "finishedAt",
+    "numberOfRecords",
+    "fileSize",
+    "fileChecksum",
+    "errorMsg",
+)
+#: Lenient job-list status filter: any case, and the docs' spelling "Canceled" for "Cancelled".
+STATUS_ALIASES = {
+    "created": "Created",
+    "queued": "Queued",
+    "processing": "Processing",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "canceled": "Cancelled",
+}
+
+
+def entity_path(entity: str) -> str:
+    """URL segment of an entity: ``program_members`` -> ``program/members``; custom objects
+    (entity ``customobjects/<apiName>``) and the others are their own path."""
+    return ENTITY_PATHS.get(entity, entity)
 
 
 class Clock:
@@ -119,6 +150,8 @@ class JobManager:
         self.opts = opts
         self.take_fault = take_fault
         self.jobs: dict[str, Job] = {}
+        #: Jobs created per entity (``leads``, ``customobjects/purchase_c``, ...), ever.
+        self.created: collections.Counter[str] = collections.Counter()
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------------ state machine
@@ -131,7 +164,7 @@ class JobManager:
     def _start(self, job: Job, at: datetime) -> None:
         """Processing starts: the file is built from the data as of now and published on completion."""
         job.status, job.started_at = "Processing", at
-        path = f"/bulk/v1/{ENTITY_PATHS[job.entity]}/export/{job.export_id}/"
+        path = f"/bulk/v1/{entity_path(job.entity)}/export/{job.export_id}/"
         fail = self.take_fault("fail_job", path)
         if fail is not None:
             job.will_fail = fail.get("message", "Export failed due to an internal error")
@@ -192,6 +225,7 @@ class JobManager:
         with self.lock:
             job = Job(str(uuid.uuid4()), entity, body, spec, spec["format"], now)
             self.jobs[job.export_id] = job
+            self.created[entity] += 1
             return self._visible(job, now, force=True)
 
     def quota_used(self, now: datetime) -> int:
@@ -265,8 +299,15 @@ class JobManager:
                 return None
             return job.content
 
-    def list(self, entity: str, statuses: set[str] | None) -> list[dict[str, Any]]:
-        """Jobs of an entity created in the past 7 days, oldest first, as callers currently see them."""
+    def list(self, entity: str, statuses: set[str] | None, lenient: bool = False) -> list[dict[str, Any]]:
+        """Jobs of an entity created in the past 7 days (sandbox clock), oldest first, as callers
+        currently see them, with the documented job keys only.
+
+        ``statuses`` match the status values exactly, or with ``lenient`` in any case and with
+        "Canceled" for "Cancelled" (the docs spell the filter value both ways).
+        """
+        if statuses and lenient:
+            statuses = {STATUS_ALIASES.get(s.lower(), s) for s in statuses}
         now = self.tick()
         with self.lock:
             out = []
@@ -276,7 +317,7 @@ class JobManager:
                 snap = self._visible(job, now)
                 if statuses and snap["status"] not in statuses:
                     continue
-                out.append(snap)
+                out.append({k: snap[k] for k in JOB_KEYS if k in snap})
             return out
 
     def describe_all(self) -> list[dict[str, Any]]:

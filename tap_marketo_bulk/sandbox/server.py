@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import email.utils
 import itertools
 import json
 import re
@@ -24,15 +25,31 @@ from urllib.parse import parse_qs, urlsplit
 
 from .data import SandboxData, parse_dt
 from .faults import Faults
-from .files import format_dt
+from .files import format_dt, to_text
 from .jobs import CHICAGO, Clock, JobManager
-from .validation import VALIDATORS, ApiError
+from .validation import VALIDATORS, ApiError, check_custom_object, validate_custom_object
 
 BULK_RE = re.compile(
-    r"^/bulk/v1/(leads|activities|program/members)/export"
+    r"^/bulk/v1/(leads|activities|program/members|customobjects/[^/]+)/export"
     r"(?:/(create)\.json|/([^/]+)/(enqueue|status|file|cancel)\.json|(\.json))$"
 )
 ENTITIES = {"leads": "leads", "activities": "activities", "program/members": "program_members"}
+CO_DESCRIBE_RE = re.compile(r"^/rest/v1/customobjects/([^/]+)/describe\.json$")
+CO_SCHEMA_DESCRIBE_RE = re.compile(r"^/rest/v1/customobjects/schema/([^/]+)/describe\.json$")
+CO_RECORDS_RE = re.compile(r"^/_sandbox/customobjects/([^/]+)/records\.json$")
+#: Keys of a type in List/Describe Custom Objects, in the docs' order (describe adds ``fields``).
+CO_LIST_KEYS = (
+    "name",
+    "displayName",
+    "pluralName",
+    "description",
+    "createdAt",
+    "updatedAt",
+    "idField",
+    "dedupeFields",
+    "searchableFields",
+    "relationships",
+)
 
 
 @dataclass
@@ -63,6 +80,19 @@ class SandboxOptions:
     port: int = 0
     max_concurrent: int = 10
     daily_call_quota: int = 50000
+    #: Records generated for purchase_c (subscription_c 2/3, invoice_c 1/3, usage_c 1/5 of it).
+    custom_object_records: int = 300
+    #: Custom object types the API user lacks permission for: describe, bulk export and job
+    #: calls answer 603 "Access denied"; they are still in List Custom Objects.
+    denied_custom_objects: frozenset[str] = field(default_factory=lambda: frozenset({"invoice_c"}))
+    #: Undocumented: whether List/Describe Custom Objects (not the ``schema`` endpoints, which
+    #: document it) carry ``state``/``version`` and show draft-only types.  False: as the docs'
+    #: examples (no state, drafts absent, describe of a draft 1013); True: as the OpenAPI
+    #: ObjectMetaData schema (state/version on every type, the draft listed with state "draft").
+    custom_object_list_state: bool = False
+    #: Undocumented: how the job-list ``status`` filter matches.  False: exact status values
+    #: ("Cancelled"); True: any case and "Canceled" too (the docs and OpenAPI spell it so).
+    job_list_status_lenient: bool = False
 
 
 class ApiState:
@@ -165,7 +195,11 @@ def _token_decode(token: str) -> tuple[datetime, int]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    """One request; the owning SandboxServer is reachable via ``self.server.sandbox``."""
+    """One request; the owning SandboxServer is reachable via ``self.server.sandbox``.
+
+    Why this class is long: BaseHTTPRequestHandler dispatches on methods of one class, and each
+    endpoint needs the request (query, headers, body) and the envelope helpers it provides.
+    """
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out separately; avoid 40 ms delayed-ACK stalls
@@ -173,6 +207,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header from the sandbox's clock, as Marketo's comes from the clock
+        that stamps its jobs' ``createdAt`` (tests move the sandbox clock forward)."""
+        if timestamp is None:
+            timestamp = self.sb.clock.now().timestamp()
+        return email.utils.formatdate(timestamp, usegmt=True)
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -226,6 +267,11 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         parts = urlsplit(self.path)
         path, self.query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if path.startswith("/_sandbox/"):  # test control: no auth, no faults, not logged or counted
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            return self._control(path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         body: Any = None
@@ -333,14 +379,18 @@ class Handler(BaseHTTPRequestHandler):
             return self._deleted_leads()
         if path == "/rest/asset/v1/programs.json" and get:
             return self._programs()
+        if path.startswith("/rest/v1/customobjects") and get:
+            return self._custom_objects(path)
         m = BULK_RE.match(path)
         if not m:
             return self._text(404, "Not Found")
-        entity = ENTITIES[m.group(1)]
+        entity = ENTITIES.get(m.group(1), m.group(1))  # custom objects: "customobjects/<apiName>"
+        if entity.startswith("customobjects/") and not m.group(2):
+            check_custom_object(entity.split("/", 1)[1], data, self.sb.options.denied_custom_objects, False)
         if m.group(2):
             if get:
                 return self._text(404, "Not Found")
-            return self._create(entity, body)
+            return self._create(entity, body, path)
         if m.group(5):
             return self._list(entity) if get else self._text(404, "Not Found")
         export_id, action = m.group(3), m.group(4)
@@ -477,12 +527,95 @@ class Handler(BaseHTTPRequestHandler):
             env["warnings"] = ["No assets found for the given search criteria."]
         self._json(env)
 
+    # ------------------------------------------------------------------ custom objects
+    def _co_public(self, obj: dict[str, Any], describe: bool) -> dict[str, Any]:
+        out = {k: json.loads(json.dumps(obj[k])) for k in CO_LIST_KEYS}
+        if self.sb.options.custom_object_list_state:
+            out.update(state=obj["state"], version=obj["state"])
+        if describe:
+            out["fields"] = json.loads(json.dumps(obj["fields"]))
+        return out
+
+    def _co_schema(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Shape of the Custom Object *Type* (schema) endpoints: state/version/apiName and fields."""
+        out: dict[str, Any] = {"state": obj["state"], "version": obj["state"], "apiName": obj["name"]}
+        out.update({k: json.loads(json.dumps(obj[k])) for k in CO_LIST_KEYS if k != "name"})
+        out["fields"] = json.loads(json.dumps(obj["fields"]))
+        return out
+
+    def _custom_objects(self, path: str) -> None:
+        """List/Describe Custom Objects and List/Describe Custom Object Types (schema)."""
+        data: SandboxData = self.sb.data
+        o: SandboxOptions = self.sb.options
+        names = {n.strip() for n in self.query.get("names", "").split(",") if n.strip()}
+        state = self.query.get("state")
+        if state is not None and state not in ("draft", "approved", "approvedWithDraft"):
+            raise ApiError("1003", f"Invalid state '{state}': use draft, approved or approvedWithDraft")
+        with data.lock:
+            types = list(data.custom_objects)
+            visible = [t for t in types if o.custom_object_list_state or t["state"] == "approved"]
+            if path == "/rest/v1/customobjects.json":
+                return self._ok([self._co_public(t, False) for t in visible if not names or t["name"] in names])
+            if path == "/rest/v1/customobjects/schema.json":
+                return self._ok(
+                    [
+                        self._co_schema(t)
+                        for t in types
+                        if (not names or t["name"] in names) and (state is None or t["state"] == state)
+                    ]
+                )
+            m = CO_SCHEMA_DESCRIBE_RE.match(path)
+            if m:
+                obj = check_custom_object(m.group(1), data, o.denied_custom_objects, False)
+                if state is not None and obj["state"] != state:
+                    raise ApiError("1013", "Object not found")
+                return self._ok([self._co_schema(obj)])
+            m = CO_DESCRIBE_RE.match(path)
+            if m:
+                obj = check_custom_object(m.group(1), data, o.denied_custom_objects, False)
+                if obj not in visible:
+                    raise ApiError("1013", "Object not found")
+                return self._ok([self._co_public(obj, True)])
+        self._text(404, "Not Found")
+
+    def _control(self, path: str) -> None:
+        """``/_sandbox/...`` (GET): ``jobs.json[?entity=]`` -> {"jobs": [...], "created": {entity: n}};
+        ``customobjects/<apiName>/records.json`` -> {"records": [{field: export text or null}]}."""
+        if self.command != "GET":
+            return self._text(404, "Not Found")
+        if path == "/_sandbox/jobs.json":
+            entity = self.query.get("entity")
+            return self._json({"jobs": self.sb.jobs(entity), "created": self.sb.created_jobs()})
+        m = CO_RECORDS_RE.match(path)
+        data: SandboxData = self.sb.data
+        if m and data.custom_object(m.group(1)) is not None:
+            names = data.custom_object_field_names(m.group(1))
+            with data.lock:
+                records = data.custom_object_records.get(m.group(1), [])
+                out = [{n: to_text(rec.get(n)) for n in names} for rec in records]
+            return self._json({"records": out})
+        self._text(404, "Not Found")
+
     # ------------------------------------------------------------------ bulk endpoints
-    def _create(self, entity: str, body: Any) -> None:
+    def _create(self, entity: str, body: Any, path: str) -> None:
         if not isinstance(body, dict):
             raise ApiError("1003", "Request body must be a JSON object")
-        spec = VALIDATORS[entity](body, self.sb.data, frozenset(self.sb.options.disabled_filters))
-        self._ok([self.sb.job_manager.create(entity, body, spec)])
+        o: SandboxOptions = self.sb.options
+        disabled = frozenset(o.disabled_filters)
+        if entity.startswith("customobjects/"):
+            api_name = entity.split("/", 1)[1]
+            spec = validate_custom_object(api_name, body, self.sb.data, disabled, o.denied_custom_objects)
+        else:
+            spec = VALIDATORS[entity](body, self.sb.data, disabled)
+        faults: Faults = self.sb.faults
+        hold = faults.take("hold_create", path)
+        lost = faults.take("create_then_502", path)
+        job = self.sb.job_manager.create(entity, body, spec)
+        if hold is not None:
+            time.sleep(float(hold.get("seconds", 5)))
+        if lost is not None:
+            return self._text(502, "Bad Gateway")
+        self._ok([job])
 
     def _list(self, entity: str) -> None:
         q = self.query
@@ -493,7 +626,7 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             raise ApiError("1003", "Invalid batchSize or nextPageToken") from None
         size = max(1, min(size, 300))
-        jobs = self.sb.job_manager.list(entity, statuses)
+        jobs = self.sb.job_manager.list(entity, statuses, self.sb.options.job_list_status_lenient)
         page = jobs[offset : offset + size]
         extra: dict[str, Any] = {"moreResult": offset + size < len(jobs)}
         if extra["moreResult"]:

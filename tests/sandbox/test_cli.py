@@ -105,6 +105,11 @@ def test_cli_help_lists_options():
         "--disable-filter",
         "--end-at-exclusive",
         "--token-ttl",
+        "--custom-object-records",
+        "--denied-custom-objects",
+        "--custom-object-list-state",
+        "--job-list-status-lenient",
+        "customobjects.updatedAt",
     ):
         assert opt in out, opt
 

@@ -84,7 +84,7 @@ class JobRecovery:
             job.status = f"gone ({exc})"
         if job.status in REUSABLE_STATES and (job.status != "Completed" or self.jobs.file_exists(job)):
             job.enqueued = job.status != "Created"
-            self.jobs.spend.jobs_reattached += 1
+            self.jobs.spend.reattached(request.entity)
             LOGGER.info(
                 "Export %s %s: re-attached (%s) from the last run's STATE", request.describe(), export_id, job.status
             )
@@ -126,7 +126,7 @@ class JobRecovery:
         job = self.jobs.job(request, candidates[0])
         job.adopted = True
         self.claimed.add(job.export_id)
-        self.jobs.spend.jobs_reattached += 1
+        self.jobs.spend.reattached(request.entity)
         LOGGER.info(
             "Export %s %s: re-attached from Marketo's job list (created after the last run's create "
             "call, whose answer it never received)",

@@ -141,6 +141,30 @@ SETTINGS_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "custom_objects",
+        th.ArrayType(th.StringType),
+        title="Custom Objects",
+        description=(
+            "API names of the custom objects to discover as streams (custom_object_<name>); default: "
+            "every approved custom object linked to leads that the API user may read; [] for none."
+        ),
+    ),
+    th.Property(
+        "custom_object_sweep_list",
+        th.ObjectType(
+            th.Property("staticListId", th.IntegerType),
+            th.Property("staticListName", th.StringType),
+            th.Property("smartListId", th.IntegerType),
+            th.Property("smartListName", th.StringType),
+        ),
+        title="Custom Object Sweep List",
+        description=(
+            "Where Marketo refuses the custom object updatedAt filter (1035): the one static or smart "
+            "list (one of staticListId, staticListName, smartListId, smartListName) whose leads' "
+            "custom object records every run exports in full."
+        ),
+    ),
+    th.Property(
         "program_ids",
         th.ArrayType(th.IntegerType),
         title="Program IDs",
@@ -190,6 +214,15 @@ SETTINGS_SCHEMA = th.PropertiesList(
             "Write currency, percent and float values as exact decimal strings in the SDK's "
             "x-singer.decimal format, created as DECIMAL(38,10) by SDK-based SQL targets. Turn "
             "on for target-snowflake, which loads JSON numbers as binary FLOAT."
+        ),
+    ),
+    th.Property(
+        "export_daily_quota_mb",
+        th.NumberType,
+        title="Export Daily Quota MB",
+        description=(
+            "The subscription's daily bulk export quota (500 MB unless bought higher); only used to "
+            "say at the end of a run how much of it is left."
         ),
     ),
     th.Property(
@@ -243,6 +276,12 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     _check_range(problems, config, "window_days", 1, 31, "Marketo allows 1..31 days")
     _check_range(problems, config, "max_jobs_in_flight", 1, 10, "Marketo queues 10 jobs")
     problems.extend(activity_filter_problems(config))
+    sweep_list = config.get("custom_object_sweep_list")
+    if sweep_list is not None and len([key for key, value in sweep_list.items() if value not in (None, "")]) != 1:
+        problems.append(
+            "custom_object_sweep_list must name exactly one list: one of staticListId, staticListName, "
+            'smartListId or smartListName, e.g. {"staticListName": "All leads"}'
+        )
     try:
         batches.batch_config(config)
     except errors.ConfigError as exc:

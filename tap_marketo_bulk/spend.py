@@ -32,6 +32,8 @@ class ExportSpend:
     jobs_created: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     #: Jobs of an earlier run picked up again instead of being created anew.
     jobs_reattached: int = 0
+    #: Entities of those jobs (their quota use is reported at the end).
+    entities_reattached: set = dataclasses.field(default_factory=set)
     bytes_downloaded: int = 0
     largest_file: int = 0
 
@@ -39,6 +41,11 @@ class ExportSpend:
         """Count one verified file."""
         self.bytes_downloaded += size
         self.largest_file = max(self.largest_file, size)
+
+    def reattached(self, entity: str) -> None:
+        """Count a job of an earlier run used again."""
+        self.jobs_reattached += 1
+        self.entities_reattached.add(entity)
 
     def within_budget(self, jobs_in_flight: int) -> bool:
         """Whether one more job fits ``export_quota_budget_mb``, judged by sizes seen so far."""
@@ -85,3 +92,20 @@ def used_today_mb(completed: t.Iterable[t.Mapping[str, t.Any]], entity: str) -> 
         LOGGER.info("Could not read today's export usage for %s: %s", entity, exc)
         return None
     return total / 1_000_000
+
+
+def run_summary(spend: ExportSpend, calls_made: int, used_today: float | None, daily_quota_mb: float) -> str:
+    """The end-of-run line: what the run spent, and what is left of the daily export quota."""
+    created = sum(spend.jobs_created.values())
+    per_entity = ", ".join(f"{entity} {count}" for entity, count in sorted(spend.jobs_created.items()))
+    left = (
+        f"at most {max(daily_quota_mb - used_today, 0.0):.1f} MB of the {daily_quota_mb:g} MB daily export quota "
+        f"left ({used_today:.1f} MB used today by this API user's jobs; other API users' jobs count too)"
+        if used_today is not None
+        else "today's export use could not be read"
+    )
+    return (
+        f"Run spent: {created} export jobs created{f' ({per_entity})' if per_entity else ''}, "
+        f"{spend.jobs_reattached} re-attached, {spend.bytes_downloaded / 1_000_000:.1f} MB exported, "
+        f"{calls_made} API calls; {left}."
+    )

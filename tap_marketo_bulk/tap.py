@@ -19,7 +19,9 @@ from tap_marketo_bulk import errors, interrupts
 from tap_marketo_bulk.instance import MarketoInstance
 from tap_marketo_bulk.output import OrderedMsgSpecWriter
 from tap_marketo_bulk.settings import SETTINGS_SCHEMA, retired_settings, settings_problems
+from tap_marketo_bulk.spend import run_summary, used_today_mb
 from tap_marketo_bulk.streams.activities import activity_streams
+from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
 from tap_marketo_bulk.streams.program_members import program_members_stream
 from tap_marketo_bulk.streams.reference import ActivityTypesStream, DeletedLeadsStream, ProgramsStream
@@ -88,7 +90,35 @@ class TapMarketoBulk(Tap):
             DeletedLeadsStream(self, marketo),
             ProgramsStream(self, marketo),
             program_members_stream(self, marketo),
+            *custom_object_streams(self, marketo),
         ]
+
+    def sync_all(self) -> None:
+        """The SDK's sync, then one line saying what the run spent, however it ended."""
+        try:
+            super().sync_all()
+        finally:
+            self.log_spend()
+
+    def log_spend(self) -> None:
+        """Jobs created and re-attached, MB exported, calls made, daily export quota left.
+
+        The quota left is read from Marketo's job lists of the entities this run exported
+        (this API user's Completed jobs since midnight US Central), a call or two each.
+        """
+        marketo = self.marketo
+        if "exports" not in vars(marketo):  # nothing was exported: no job, no quota spent
+            return
+        spend = marketo.exports.spend
+        entities = sorted(
+            {*spend.jobs_created, *spend.entities_reattached} | {"leads", "activities", "program/members"}
+        )
+        used: float | None = 0.0
+        for entity in entities:
+            mb = used_today_mb(marketo.exports.jobs.listed(entity, ["Completed"]), entity)
+            used = None if mb is None or used is None else used + mb
+        quota = float(self.config.get("export_daily_quota_mb") or 500)
+        self.logger.info(run_summary(spend, marketo.client.calls_made, used, quota))
 
     # --- command line -----------------------------------------------------------------
 

@@ -12,7 +12,6 @@ import datetime as dt
 import decimal
 import functools
 import json
-import re
 import time
 import typing as t
 
@@ -20,7 +19,7 @@ import msgspec
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
-from tap_marketo_bulk.streams.base import BulkExportStream
+from tap_marketo_bulk.streams.base import BulkExportStream, snake_case
 from tap_marketo_bulk.types import converter, json_schema
 from tap_marketo_bulk.windows import format_timestamp
 
@@ -61,15 +60,6 @@ def activity_schema() -> dict:
 def activity_converters() -> dict[str, t.Callable[[str], t.Any]]:
     """Converters of the file's columns, shared by every family member."""
     return {name: converter(kind) for name, kind in ACTIVITY_COLUMNS.items()}
-
-
-def snake_case(text: str) -> str:
-    """Column- and stream-safe name: lower snake case of letters, digits and underscores."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())
-    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
-    if not text or text[0].isdigit():
-        text = f"_{text}"
-    return text
 
 
 def json_value_converter(data_type: str, *, singer_decimal: bool = False) -> t.Callable[[t.Any], t.Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import collections
 import datetime as dt
+import re
 import time
 import typing as t
 
@@ -33,6 +34,15 @@ Route = t.Callable[[dict], "dict | None"]
 JOBS_KEY = "jobs_in_flight"
 #: Key of a stream's STATE listing the job it is creating (see :mod:`tap_marketo_bulk.recovery`).
 INTENTS_KEY = "jobs_being_created"
+
+
+def snake_case(text: str) -> str:
+    """Column- and stream-safe name: lower snake case of letters, digits and underscores."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())
+    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
+    if not text or text[0].isdigit():
+        text = f"_{text}"
+    return text
 
 
 class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):

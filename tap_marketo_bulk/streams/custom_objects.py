@@ -1,0 +1,154 @@
+"""Custom objects: one stream per lead-linked custom object, by Bulk Custom Object Extract.
+
+Marketo's bulk extract serves first-level custom objects only (linked directly to a lead);
+second-level objects, objects not yet approved and objects the API user may not read
+(*Read-Only Custom Object* permission) are named in one line at discovery and skipped. Each
+stream exports only its selected fields, in ``updatedAt`` windows of at most 31 days from the
+bookmark, through the same export runner as every bulk stream: one job per window per object.
+Where the subscription refuses the ``updatedAt`` filter (1035), a run sweeps every record of
+the leads in the list named by ``custom_object_sweep_list``, or stops with a line naming it.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.streams.base import BulkExportStream, snake_case
+from tap_marketo_bulk.types import is_exportable, typed_fields
+from tap_marketo_bulk.windows import Window
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+
+    from tap_marketo_bulk.instance import MarketoInstance
+
+#: Custom object states whose approved version can be exported (absent: approved, as listed).
+APPROVED_STATES = frozenset({"approved", "approvedWithDraft"})
+#: The list filters a full sweep may use (Bulk Custom Object Extract's filters besides updatedAt).
+SWEEP_FILTERS = ("staticListId", "staticListName", "smartListId", "smartListName")
+
+
+class CustomObjectStream(BulkExportStream):
+    """Records of one custom object, with the fields of its describe."""
+
+    def __init__(self, tap: Tap, marketo: MarketoInstance, api_name: str, **kwargs: t.Any) -> None:
+        #: Bulk path segment of this object (``customobjects/<apiName>``).
+        self.entity = f"customobjects/{api_name}"
+        self.api_name = api_name
+        super().__init__(tap, marketo, **kwargs)
+        #: False once Marketo answered 1035 for the updatedAt filter: a sweep over a list.
+        self.incremental = True
+
+    def boundary_column(self) -> str | None:
+        """Rows stamped at a window's end belong to the next window."""
+        return "updatedAt" if self.incremental else None
+
+    def plan(self, context: t.Mapping | None) -> list[Window | None]:
+        """updatedAt windows from the bookmark, or one sweep without the filter."""
+        return super().plan(context) if self.incremental else [None]
+
+    def export_requests(self, windows: t.Sequence[Window | None]) -> t.Iterator[ExportRequest]:
+        """One job per window with the selected fields."""
+        fields = self.selected_fields(always=["updatedAt"])
+        for window in windows:
+            list_filter = self.config.get("custom_object_sweep_list") or {}
+            object_filter = {"updatedAt": window.as_filter()} if window else dict(list_filter)
+            body = {"fields": fields, "format": "CSV", "filter": object_filter}
+            yield ExportRequest(self.entity, body, window, label="" if window else "sweep")
+
+    def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
+        """Fall back to a sweep over ``custom_object_sweep_list`` where updatedAt is refused."""
+        try:
+            yield from super().get_records(context)
+            return
+        except errors.UnsupportedFilter:
+            if not self.config.get("custom_object_sweep_list"):
+                msg = (
+                    f"{self.name}: this subscription refuses the custom object updatedAt filter (1035). "
+                    "Set custom_object_sweep_list to a static or smart list holding the leads whose "
+                    '(e.g. {"staticListName": "All leads"}) records to export on every run, or ask '
+                    "Marketo support to enable the filter."
+                )
+                raise errors.UnsupportedFilter(msg, code="1035") from None
+        self.logger.warning(
+            "%s: this subscription refuses the custom object updatedAt filter (1035): exporting all "
+            "records of the leads in custom_object_sweep_list on every run.",
+            self.name,
+        )
+        self.incremental = False
+        yield from super().get_records(context)
+        self.checkpoint(Window(self.start_date(), self.marketo.range_end))
+
+
+def custom_object_streams(tap: Tap, marketo: MarketoInstance) -> list[CustomObjectStream]:
+    """A stream per exportable custom object ``custom_objects`` names (default: all)."""
+    wanted = tap.config.get("custom_objects")
+    if wanted is not None and not wanted:
+        return []
+    listed = {str(o["name"]): o for o in marketo.client.get("/rest/v1/customobjects.json").get("result") or []}
+    if wanted:
+        unknown = sorted(set(wanted) - set(listed))
+        if unknown:
+            msg = (
+                f"custom_objects lists {unknown}, which this Marketo instance does not have "
+                f"(its custom objects: {sorted(listed) or 'none'}); use their API names"
+            )
+            raise errors.ConfigError(msg)
+    streams: list[CustomObjectStream] = []
+    skipped: list[str] = []
+    for api_name in wanted or sorted(listed):
+        stream, why = _stream(tap, marketo, listed[api_name])
+        if stream is None:
+            skipped.append(f"{api_name} ({why})")
+        else:
+            streams.append(stream)
+    if skipped:
+        tap.logger.warning("Custom objects not exported: %s.", "; ".join(skipped))
+    return streams
+
+
+def _stream(tap: Tap, marketo: MarketoInstance, listed: t.Mapping[str, t.Any]) -> tuple[CustomObjectStream | None, str]:
+    """The object's stream, or None and why it cannot be bulk exported."""
+    api_name = str(listed["name"])
+    state = listed.get("state")
+    if state is not None and state not in APPROVED_STATES:
+        return None, f"state {state}, not approved"
+    if not any(
+        str((r.get("relatedTo") or {}).get("name", "")).lower() == "lead" for r in listed.get("relationships") or []
+    ):
+        return None, "not linked to leads: bulk extract serves first-level custom objects only"
+    try:
+        envelope = marketo.client.get(f"/rest/v1/customobjects/{api_name}/describe.json")
+    except errors.AccessDenied:
+        return None, "the API user may not read it: give its role Read-Only Custom Object"
+    except errors.InvalidRequest as exc:
+        return None, f"Marketo cannot describe it: {exc}"
+    describe = (envelope.get("result") or [{}])[0]
+    fields = [
+        {"name": str(f["name"]), "dataType": str(f.get("dataType") or "string")}
+        for f in describe.get("fields") or []
+        if f.get("name") and is_exportable(str(f.get("dataType") or "string"))
+    ]
+    names = {field["name"] for field in fields}
+    id_field = describe.get("idField") or listed.get("idField")
+    keys = (
+        [str(id_field)]
+        if id_field in names
+        else [str(k) for k in describe.get("dedupeFields") or listed.get("dedupeFields") or []]
+    )
+    if "updatedAt" not in names or not keys or not set(keys) <= names:
+        return None, "its describe has no updatedAt or key fields"
+    properties, converters = typed_fields(fields, singer_decimal=bool(tap.config.get("use_singer_decimal")))
+    stream = CustomObjectStream(
+        tap,
+        marketo,
+        api_name,
+        name=f"custom_object_{snake_case(api_name)}",
+        schema={"type": "object", "properties": properties},
+        converters=converters,
+        primary_keys=keys,
+        replication_key="updatedAt",
+    )
+    return stream, ""

@@ -98,7 +98,12 @@ class JobRecovery:
         return None
 
     def adopt(
-        self, request: ExportRequest, intent: t.Mapping[str, str], until: dt.datetime | None = None
+        self,
+        request: ExportRequest,
+        intent: t.Mapping[str, str],
+        until: dt.datetime | None = None,
+        *,
+        own: bool = False,
     ) -> ExportJob | None:
         """The one listed job that can be the intent's, or None (see the module docstring)."""
         not_before = parse_timestamp(intent["notBefore"]) - CLOCK_SLACK
@@ -107,8 +112,8 @@ class JobRecovery:
         for listed in self.jobs.listed(request.entity, ["Created"]):
             export_id = str(listed.get("exportId") or "")
             created = listed.get("createdAt")
-            if not export_id or export_id in self.claimed or not created:
-                continue
+            if not export_id or export_id in self.claimed or not created or listed.get("status") != "Created":
+                continue  # the status filter is checked here too: how Marketo matches it is not documented
             if str(listed.get("format") or "CSV").upper() != intent.get("format", "CSV").upper():
                 continue
             if not_before <= parse_marketo_datetime(created) <= until + CLOCK_SLACK:
@@ -116,8 +121,8 @@ class JobRecovery:
         if len(candidates) != 1:
             if candidates:
                 LOGGER.warning(
-                    "Export %s: %d unknown jobs were created since the last run's create call (%s), so "
-                    "none can be told to be its job; creating a new one",
+                    "Export %s: %d unknown jobs were created since the create call whose answer was lost "
+                    "(%s), so none can be told to be its job; creating a new one",
                     request.describe(),
                     len(candidates),
                     ", ".join(str(c["exportId"]) for c in candidates),
@@ -126,13 +131,16 @@ class JobRecovery:
         job = self.jobs.job(request, candidates[0])
         job.adopted = True
         self.claimed.add(job.export_id)
-        self.jobs.spend.reattached(request.entity)
-        LOGGER.info(
-            "Export %s %s: re-attached from Marketo's job list (created after the last run's create "
-            "call, whose answer it never received)",
-            request.describe(),
-            job.export_id,
-        )
+        if own:  # this run's create, whose answer was lost
+            self.jobs.spend.jobs_created[request.entity] += 1
+            how = "created by this run (its answer was lost), found in Marketo's job list"
+        else:
+            self.jobs.spend.reattached(request.entity)
+            how = (
+                "re-attached from Marketo's job list (created after the last run's create call, whose "
+                "answer it never received)"
+            )
+        LOGGER.info("Export %s %s: %s", request.describe(), job.export_id, how)
         return job
 
     def create(
@@ -145,31 +153,39 @@ class JobRecovery:
         """Create the request's job, its intent in ``creating`` and in STATE (``changed``) first.
 
         A refusal for now (rate limit) is tried again; a lost answer (timeout, 5xx) first
-        looks in Marketo's job list for the job it may have created.
+        looks in Marketo's job list for the job it may have created. A refusal that leaves no
+        job (a bad body, a quota) takes the intent out of STATE again; a lost answer after
+        the last try leaves it there, for the next run to look for the job.
         """
         intent = intent_for(request, self.jobs.client.marketo_now())
         creating[:] = [intent]
         changed()
-        try:
-            for tries in range(1, CREATE_TRIES + 1):
-                try:
-                    job = self.jobs.create(request, attempt)
-                    self.claim(job.export_id)
-                    return job
-                except errors.RateLimited as exc:
-                    problem: errors.MarketoError = exc
-                except errors.TransientServerError as exc:
-                    found = self.adopt(request, intent.state_entry(), until=self.jobs.client.marketo_now())
-                    if found is not None:
-                        return found
-                    problem = exc
-                if tries == CREATE_TRIES or interrupts.requested():
-                    raise problem
-                LOGGER.warning("Export %s: create failed (%s); trying again", request.describe(), problem)
-                self.sleep(min(2.0**tries, 60.0))
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            creating.clear()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                job = self.jobs.create(request, attempt)
+            except errors.RateLimited as exc:
+                problem: errors.MarketoError = exc
+            except errors.TransientServerError as exc:
+                found = self.adopt(request, intent.state_entry(), until=self.jobs.client.marketo_now(), own=True)
+                if found is not None:
+                    creating.clear()
+                    return found
+                problem = exc
+            except errors.MarketoError:
+                creating.clear()
+                changed()
+                raise
+            else:
+                self.claim(job.export_id)
+                creating.clear()
+                return job
+            if tries == CREATE_TRIES or interrupts.requested():
+                creating.clear()
+                raise problem
+            LOGGER.warning("Export %s: create failed (%s); trying again", request.describe(), problem)
+            self.sleep(min(2.0**tries, 60.0))
 
     def claim(self, export_id: str) -> None:
         """An id this run received: never adopt it for another intent."""

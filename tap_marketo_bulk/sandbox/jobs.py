@@ -263,14 +263,7 @@ class JobManager:
             # The enqueue answer shows Queued even when a slot was free; later polls see Processing.
             snap = job.as_dict()
             snap.update(status="Queued")
-            for k in (
-                "startedAt",
-                "finishedAt",
-                "numberOfRecords",
-                "fileSize",
-                "fileChecksum",
-                "errorMsg",
-            ):
+            for k in JOB_KEYS[JOB_KEYS.index("startedAt") :]:
                 snap.pop(k, None)
             job.visible, job.visible_at = snap, now
             return dict(snap)

@@ -81,20 +81,25 @@ def _fields(body: dict[str, Any], allowed: set[str] | dict[str, Any]) -> list[st
     return list(fields)
 
 
+def _one_filter(body: dict[str, Any], allowed: Any) -> tuple[str, Any]:
+    """The body's single filter, of an ``allowed`` type (leads and custom objects take one)."""
+    flt = body.get("filter")
+    if not isinstance(flt, dict) or not flt:
+        raise ApiError("1003", "Field 'filter' is required")
+    unknown = [k for k in flt if k not in allowed]
+    if unknown:
+        raise ApiError("1003", f"Invalid filter type '{unknown[0]}'")
+    if len(flt) != 1:
+        raise ApiError("1003", "Only one filter type may be specified per export job")
+    return next(iter(flt.items()))
+
+
 def validate_leads(body: dict[str, Any], data: SandboxData, disabled: frozenset[str]) -> dict[str, Any]:
     """Leads: fields required (exportable REST names), exactly one filter type."""
     spec = _common(body)
     spec["fields"] = _fields(body, data.exportable_lead_fields())
     _check_renames(spec)
-    flt = body.get("filter")
-    if not isinstance(flt, dict) or not flt:
-        raise ApiError("1003", "Field 'filter' is required")
-    unknown = [k for k in flt if k not in LEAD_FILTERS]
-    if unknown:
-        raise ApiError("1003", f"Invalid filter type '{unknown[0]}'")
-    if len(flt) != 1:
-        raise ApiError("1003", "Only one filter type may be specified per export job")
-    kind, val = next(iter(flt.items()))
+    kind, val = _one_filter(body, LEAD_FILTERS)
     if kind in ("updatedAt", "smartListId", "smartListName") and f"leads.{kind}" in disabled:
         raise ApiError("1035", "Unsupported filter type for target subscription")
     if kind in ("createdAt", "updatedAt"):
@@ -107,7 +112,7 @@ def validate_leads(body: dict[str, Any], data: SandboxData, disabled: frozenset[
         lists = data.static_lists if kind.startswith("static") else data.smart_lists
         if val not in {x["name"] for x in lists}:
             raise ApiError("1003", f"Invalid filter '{kind}': list {val!r} not found")
-    spec.update(filter=flt, filter_kind=kind, filter_value=val)
+    spec.update(filter=body["filter"], filter_kind=kind, filter_value=val)
     return spec
 
 
@@ -265,15 +270,7 @@ def validate_custom_object(
     spec = _common(body)
     spec["fields"] = _fields(body, {f["name"] for f in obj["fields"]})
     _check_renames(spec)
-    flt = body.get("filter")
-    if not isinstance(flt, dict) or not flt:
-        raise ApiError("1003", "Field 'filter' is required")
-    unknown = [k for k in flt if k not in CUSTOM_OBJECT_FILTERS]
-    if unknown:
-        raise ApiError("1003", f"Invalid filter type '{unknown[0]}'")
-    if len(flt) != 1:
-        raise ApiError("1003", "Only one filter type may be specified per export job")
-    kind, val = next(iter(flt.items()))
+    kind, val = _one_filter(body, CUSTOM_OBJECT_FILTERS)
     if f"customobjects.{kind}" in disabled:
         raise ApiError("1035", "Unsupported filter type for target subscription")
     if kind == "updatedAt":
@@ -285,7 +282,7 @@ def validate_custom_object(
                 raise ApiError("1003", f"Invalid filter '{kind}': list {val!r} not found")
         elif val not in {x["name"] for x in lists}:
             raise ApiError("1003", f"Invalid filter '{kind}': list {val!r} not found")
-    spec.update(api_name=api_name, filter=flt, filter_kind=kind, filter_value=val)
+    spec.update(api_name=api_name, filter=body["filter"], filter_kind=kind, filter_value=val)
     return spec
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
 
@@ -11,68 +10,10 @@ import pytest
 import urllib3
 
 from tap_marketo_bulk import downloads, errors
-from tap_marketo_bulk.client import MarketoClient
 from tap_marketo_bulk.exports import ExportRequest
-from tap_marketo_bulk.runner import ExportRunner
 from tap_marketo_bulk.windows import Window
 
-ROOT = "https://mkto.example.com"
-BULK = f"{ROOT}/bulk/v1/leads/export"
-CONTENT = b'id,email\n1,"a,b@example.com"\n2,null\n'
-
-
-def checksum(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def ok(**job) -> dict:
-    return {"requestId": "r", "success": True, "result": [job]}
-
-
-def completed(export_id: str, data: bytes = CONTENT, records: int = 2) -> dict:
-    return ok(
-        exportId=export_id,
-        status="Completed",
-        format="CSV",
-        numberOfRecords=records,
-        fileSize=len(data),
-        fileChecksum=checksum(data),
-    )
-
-
-class Clock:
-    """A fake clock that sleeping advances, so polling tests take no time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def runner(requests_mock, tmp_path, clock) -> ExportRunner:
-    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "unit-test-token", "expires_in": 3600})
-    client = MarketoClient(ROOT, "id", "secret", max_tries=2, backoff_factor=0.001)
-    return ExportRunner(
-        client,
-        poll_interval=60,
-        job_timeout=600,
-        max_jobs_in_flight=2,
-        temp_dir=str(tmp_path),
-        sleep=clock.sleep,
-        clock=clock,
-    )
+from .bulk_mocks import BULK, CONTENT, completed, ok
 
 
 def lead_request(window: Window | None = None) -> ExportRequest:

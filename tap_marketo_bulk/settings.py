@@ -152,10 +152,10 @@ SETTINGS_SCHEMA = th.PropertiesList(
     th.Property(
         "custom_object_sweep_list",
         th.ObjectType(
-            th.Property("staticListId", th.IntegerType),
-            th.Property("staticListName", th.StringType),
-            th.Property("smartListId", th.IntegerType),
-            th.Property("smartListName", th.StringType),
+            th.Property("staticListId", th.IntegerType, description="Id of a static list."),
+            th.Property("staticListName", th.StringType, description="Name of a static list."),
+            th.Property("smartListId", th.IntegerType, description="Id of a smart list."),
+            th.Property("smartListName", th.StringType, description="Name of a smart list."),
         ),
         title="Custom Object Sweep List",
         description=(

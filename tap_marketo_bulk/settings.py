@@ -276,6 +276,9 @@ def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     _check_range(problems, config, "window_days", 1, 31, "Marketo allows 1..31 days")
     _check_range(problems, config, "max_jobs_in_flight", 1, 10, "Marketo queues 10 jobs")
     problems.extend(activity_filter_problems(config))
+    quota = config.get("export_daily_quota_mb")
+    if quota is not None and quota <= 0:
+        problems.append(f"export_daily_quota_mb must be above 0 (Marketo's default is 500), not {quota}")
     sweep_list = config.get("custom_object_sweep_list")
     if sweep_list is not None and len([key for key, value in sweep_list.items() if value not in (None, "")]) != 1:
         problems.append(

@@ -71,8 +71,19 @@ FUTURE = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).strftime("%Y
         ({"start_date": "2024-03-01T00:00:00Z", "end_date": "2024-02-01T00:00:00Z"}, "end_date"),
         ({"base_url": "not a url"}, "base_url"),
         ({"temp_dir": "/nonexistent/tap-marketo-bulk"}, "temp_dir"),
+        ({"export_daily_quota_mb": 0}, "export_daily_quota_mb"),
+        ({"custom_object_sweep_list": {"staticListId": 1, "smartListName": "x"}}, "custom_object_sweep_list"),
     ],
-    ids=["window_days_40", "window_days_0", "future_start", "end_before_start", "bad_base_url", "missing_temp_dir"],
+    ids=[
+        "window_days_40",
+        "window_days_0",
+        "future_start",
+        "end_before_start",
+        "bad_base_url",
+        "missing_temp_dir",
+        "zero_daily_quota",
+        "two_sweep_lists",
+    ],
 )
 def test_bad_settings_fail_cleanly(sb, overrides, setting):
     catalog = select(discover(base_config(sb)), ["leads"])

@@ -78,8 +78,6 @@ class ExportRunner:
         file. Jobs not yet consumed are cancelled when the caller stops early (an error, a
         signal, or closing the generator), so they stop taking queue room.
         """
-        requests_in_order = list(requests_in_order)
-        wanted = {request.key() for request in requests_in_order}
         recovery = JobRecovery(self.jobs, known_jobs, intents, sleep=self.sleep)
         in_flight: collections.deque[ExportJob] = collections.deque()
         creating: list[CreateIntent] = []
@@ -87,11 +85,10 @@ class ExportRunner:
         def changed() -> None:
             if on_change is None:
                 return
-            # An earlier run's traces for requests not reached yet stay for the next run.
-            later_jobs = [entry for key, entry in recovery.known.items() if key in wanted]
-            later_intents = [entry for key, entry in recovery.intents.items() if key in wanted]
-            jobs = [job.state_entry() for job in in_flight] + later_jobs
-            on_change(jobs, [intent.state_entry() for intent in creating] + later_intents)
+            # An earlier run's traces not used yet stay in STATE until this run ends: a later
+            # request, or the caller's retry with another filter, may still need them.
+            jobs = [job.state_entry() for job in in_flight] + list(recovery.known.values())
+            on_change(jobs, [intent.state_entry() for intent in creating] + list(recovery.intents.values()))
 
         keep_created = keep_reusable = False
         self._quota_stop = None
@@ -112,8 +109,9 @@ class ExportRunner:
                 for job in in_flight:
                     if not (keep_created and job.status == "Created"):
                         self.jobs.cancel(job)
-                if not keep_reusable:
+                if not keep_reusable and (recovery.known or recovery.intents):
                     recovery.cancel_leftovers()
+                    changed()  # STATE without them
 
     def _pipeline(
         self,

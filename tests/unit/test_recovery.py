@@ -274,10 +274,12 @@ def test_a_job_that_cannot_be_told_to_be_the_intents_is_not_adopted(requests_moc
     assert create.last_request.json() == request.body
     assert list_params(pages) == [CREATED_PARAMS]
     assert runner.spend.jobs_reattached == 0
+    # A known entry no request uses is carried until the run ends, then cancelled and dropped.
     assert timeline.changes == [
-        ([], [intent_entry(request, RUN_START)]),
-        ([job_entry(request, "e1")], []),
-        ([], []),
+        (known, [intent_entry(request, RUN_START)]),
+        ([job_entry(request, "e1"), *known], []),
+        (known, []),
+        *([([], [])] if known else []),
     ]
     http = timeline.http()
     assert http.index("GET /bulk/v1/leads/export.json") < http.index("POST /bulk/v1/leads/export/create.json")
@@ -440,7 +442,7 @@ def test_an_adopted_job_with_the_requested_columns_is_used(requests_mock, runner
 # --- earlier runs' entries: kept until reached, the others cancelled -------------------------
 
 
-def test_entries_of_later_requests_stay_and_those_of_no_request_are_cancelled(requests_mock, runner) -> None:
+def test_entries_stay_until_the_run_ends_and_those_of_no_request_are_cancelled(requests_mock, runner) -> None:
     runner.max_jobs_in_flight = 1
     first, second, third = lead_request(1), lead_request(2), lead_request(3)
     known_second = job_entry(second, "old-b")
@@ -484,12 +486,15 @@ def test_entries_of_later_requests_stay_and_those_of_no_request_are_cancelled(re
     assert [call.json() for call in create.request_history] == [first.body, third.body]
     assert list_params(pages) == [CREATED_PARAMS]  # for the third request's intent only
     assert runner.spend.jobs_reattached == 1
+    # Every trace not used yet stays until the run ends (a retry with another filter may need
+    # it); then those no request used are cancelled and a last STATE drops them.
     assert timeline.changes == [
-        ([known_second], [intent_entry(first, RUN_START), intent_third]),
-        ([job_entry(first, "e1"), known_second], [intent_third]),
-        ([job_entry(second, "old-b")], [intent_third]),
-        ([], [intent_entry(third, RUN_START)]),
-        ([job_entry(third, "e3")], []),
+        ([known_second, stale, legacy], [intent_entry(first, RUN_START), intent_third, intent_gone]),
+        ([job_entry(first, "e1"), known_second, stale, legacy], [intent_third, intent_gone]),
+        ([job_entry(second, "old-b"), stale, legacy], [intent_third, intent_gone]),
+        ([stale, legacy], [intent_entry(third, RUN_START), intent_gone]),
+        ([job_entry(third, "e3"), stale, legacy], [intent_gone]),
+        ([stale, legacy], [intent_gone]),
         ([], []),
     ]
     assert {name: mock.call_count for name, mock in cancels.items()} == {

@@ -64,12 +64,13 @@ class CustomObjectStream(BulkExportStream):
             yield from super().get_records(context)
             return
         except errors.UnsupportedFilter:
-            if not self.config.get("custom_object_sweep_list"):
+            sweep_list = self.config.get("custom_object_sweep_list")
+            if not sweep_list:
                 msg = (
-                    f"{self.name}: this subscription refuses the custom object updatedAt filter (1035). "
-                    "Set custom_object_sweep_list to a static or smart list holding the leads whose "
-                    '(e.g. {"staticListName": "All leads"}) records to export on every run, or ask '
-                    "Marketo support to enable the filter."
+                    f"{self.name}: this subscription refuses the custom object updatedAt filter (1035). Set "
+                    "custom_object_sweep_list to a static or smart list of the leads whose records to export "
+                    'on every run (e.g. {"staticListName": "All leads"}), or ask Marketo support to enable '
+                    "the filter."
                 )
                 raise errors.UnsupportedFilter(msg, code="1035") from None
         self.logger.warning(
@@ -78,7 +79,15 @@ class CustomObjectStream(BulkExportStream):
             self.name,
         )
         self.incremental = False
-        yield from super().get_records(context)
+        try:
+            yield from super().get_records(context)
+        except errors.UnsupportedFilter:
+            kind = ", ".join(key for key, value in sweep_list.items() if value not in (None, ""))
+            msg = (
+                f"{self.name}: this subscription refuses the {kind} filter of custom_object_sweep_list "
+                "too (1035); name a list by another filter (static lists: staticListId or staticListName)."
+            )
+            raise errors.UnsupportedFilter(msg, code="1035") from None
         self.checkpoint(Window(self.start_date(), self.marketo.range_end))
 
 

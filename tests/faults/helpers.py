@@ -282,10 +282,12 @@ def assert_states_never_skip(
 
 
 def create_bodies(sb: Any, entity_path: str = "leads") -> list[dict[str, Any]]:
+    """Bodies of the create calls the sandbox received. A call cut off by a SIGKILL before its
+    body arrived is left out: it created nothing, and it has no window to count."""
     return [
         b
         for method, path, b in list(sb.requests)
-        if method == "POST" and path == f"/bulk/v1/{entity_path}/export/create.json"
+        if method == "POST" and path == f"/bulk/v1/{entity_path}/export/create.json" and isinstance(b, dict)
     ]
 
 
@@ -348,3 +350,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "
 def windows_with_leads(sb: Any, before: str) -> set[int]:
     """Ids of truth leads modified before ``before`` (windows that must be complete)."""
     return {i for i, t in lead_modified(sb).items() if START <= t < ts(before)}
+
+
+def after_window1_with_jobs(stream: str = "leads") -> Any:
+    """A wait_for condition: window 1 is bookmarked and the later windows' jobs are in flight."""
+
+    def reached(messages: list[dict[str, Any]]) -> bool:
+        for m in messages:
+            if m["type"] == "STATE" and bookmark(m["value"], stream) == WINDOW_ENDS[0]:
+                entries = jobs_in_flight(m["value"], stream)
+                if entries and all(not e.get("window", "").startswith("2024-01-01") for e in entries):
+                    return True
+        return False
+
+    return reached

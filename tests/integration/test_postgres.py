@@ -401,3 +401,100 @@ def test_meltano_run_with_batch_messages_loads_what_record_messages_load(
         columns, rows = table_contents(postgres, SCHEMA, table)
         assert rows, table
         assert table_contents(postgres, "marketo_batch", table) == (columns, rows), table
+
+
+PURCHASE_TABLE = "custom_object_purchase_c"
+
+
+def _purchase_rows(pg: PostgresServer) -> dict[str, list[str]]:
+    """Every loaded purchase_c row as text by marketoGUID (notes as md5 of its UTF-8 bytes)."""
+    stamp = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
+    sql = (
+        'SELECT "marketoGUID", "leadId"::text, coalesce("purchaseId", \'<null>\'), '
+        'coalesce(md5(convert_to("productName", \'UTF8\')), \'<null>\'), "amount"::text, "quantity"::text, '
+        f'to_char("createdAt", {stamp}), to_char("updatedAt", {stamp}), to_char("purchasedAt", {stamp}), '
+        "\"isRefunded\"::text, coalesce(md5(convert_to(\"notes\", 'UTF8')), '<null>') "
+        f"FROM {SCHEMA}.{PURCHASE_TABLE}"
+    )
+    return {row[0]: row[1:] for row in pg.rows(sql, DATABASE)}
+
+
+def test_meltano_run_custom_object_into_postgres(
+    meltano: Meltano, postgres: PostgresServer, sandbox: SandboxServer
+) -> None:
+    """A custom object stream lands as a typed table: one row per record, exact values."""
+    import hashlib
+
+    pg, sb = postgres, sandbox
+    meltano(
+        "run",
+        "tap-marketo-bulk",
+        "target-postgres",
+        TAP_MARKETO_BULK_END_DATE=FIRST_END,
+        TAP_MARKETO_BULK__SELECT=json.dumps([f"{PURCHASE_TABLE}.*"]),
+    )
+    # Only the custom object was exported, in the three updatedAt windows.
+    assert {path for _, path, _ in sb.requests if "/export/create.json" in path} == {
+        "/bulk/v1/customobjects/purchase_c/export/create.json"
+    }
+    assert sb.created_jobs() == {"customobjects/purchase_c": 3}
+    columns = column_types(pg, PURCHASE_TABLE)
+    assert {name: kind for name, kind in columns.items() if not name.startswith("_sdc")} == {
+        "createdAt": TS,
+        "marketoGUID": "text",
+        "updatedAt": TS,
+        "leadId": "bigint",
+        "purchaseId": "text",
+        "productName": "text",
+        "amount": "numeric",
+        "quantity": "bigint",
+        "purchasedAt": TS,
+        "isRefunded": "boolean",
+        "notes": "text",
+    }
+    records = sb.data.custom_object_records["purchase_c"]
+    assert count(pg, PURCHASE_TABLE) == len(records) == 300
+
+    def md5(text: str | None) -> str:
+        return "<null>" if text is None else hashlib.md5(text.encode()).hexdigest()
+
+    def stamp(value: datetime) -> str:
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rows = _purchase_rows(pg)
+    assert set(rows) == {r["marketoGUID"] for r in records}  # every record once (count is 300)
+    for rec in records:
+        got = rows[rec["marketoGUID"]]
+        assert Decimal(got[3]) == rec["amount"], rec["marketoGUID"]
+        assert got[:3] + got[4:] == [
+            str(rec["leadId"]),
+            rec["purchaseId"],
+            md5(rec["productName"]),
+            str(rec["quantity"]),
+            stamp(rec["createdAt"]),
+            stamp(rec["updatedAt"]),
+            stamp(rec["purchasedAt"]),
+            "true" if rec["isRefunded"] else "false",
+            md5(rec["notes"]),
+        ], rec["marketoGUID"]
+    assert {rec["isRefunded"] for rec in records} == {True, False}
+    assert any(rec["notes"] is None for rec in records) and any(rec["productName"] is None for rec in records)
+
+    # A few values in full: CR/LF text byte-exact, the currency amount, a boundary timestamp.
+    crlf = next(rec for rec in records if rec["notes"] == "windows\r\nline")
+    where = f"WHERE \"marketoGUID\" = '{crlf['marketoGUID']}'"
+    encoded = pg.psql(
+        f"SELECT encode(convert_to(\"notes\", 'UTF8'), 'base64') FROM {SCHEMA}.{PURCHASE_TABLE} {where}", DATABASE
+    )
+    assert base64.b64decode(encoded.replace("\n", "")).decode() == "windows\r\nline"
+    assert Decimal(pg.psql(f'SELECT "amount" FROM {SCHEMA}.{PURCHASE_TABLE} {where}', DATABASE)) == crlf["amount"]
+    first = records[1]  # updated exactly on the first inner window boundary
+    assert first["updatedAt"] == datetime(2024, 2, 1, tzinfo=UTC)
+    got_ts = pg.psql(
+        f'SELECT "updatedAt" FROM {SCHEMA}.{PURCHASE_TABLE} WHERE "marketoGUID" = \'{first["marketoGUID"]}\'', DATABASE
+    )
+    assert got_ts == "2024-02-01 00:00:00"
+
+    state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])
+    bookmark = state["singer_state"]["bookmarks"][PURCHASE_TABLE]
+    assert bookmark["replication_key_value"].startswith("2024-04-01T00:00:00"), bookmark

@@ -5,17 +5,8 @@ two sandboxes with the same options hold identical data.  Values deliberately co
 Marketo exports carry (quotes, commas, CR/LF, emoji, RTL text, huge text, nulls) and some records
 sit exactly on window boundaries (start, start+31d, start+62d midnight UTC).
 
-Custom objects (``custom_objects`` types, ``custom_object_records[apiName]`` records) come from
-their own ``random.Random(seed + 1000)``, so leads, activities and program members are the same
-with or without them.  A record is a dict field name -> typed value, exactly what the export
-file carries once rendered by ``files.to_text`` (the same rendering as leads):
-
-- ``string``/``text``: ``str`` (quoted by RFC 4180 rules when holding the delimiter, ``"``, CR, LF)
-- ``integer``: ``int`` -> ``"37"``; ``float``: ``float`` -> ``str(value)``, e.g. ``"12.5"``
-- ``currency``: ``Decimal`` -> ``format(value, "f")``, e.g. ``"62827.08"`` or ``"35449.8"``
-- ``boolean``: ``bool`` -> ``true``/``false``; ``date``: ``date`` -> ``"2025-04-05"``
-- ``datetime``: aware ``datetime`` -> ``"2024-01-01T00:00:00Z"`` (UTC, no milliseconds)
-- ``None`` -> the unquoted ``null`` marker
+Custom object types and records live in :mod:`.custom_objects` (``SandboxData.custom``); they
+come from their own random stream, so the data here is the same with or without them.
 """
 
 from __future__ import annotations
@@ -23,31 +14,15 @@ from __future__ import annotations
 import copy
 import random
 import threading
-import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-UTC = timezone.utc
+from .custom_objects import CustomObjectData
+from .special_text import LONG_TEXT, SPECIAL_STRINGS
 
-#: Strings that break naive CSV writers/readers; each is used at least once in lead data.
-SPECIAL_STRINGS: list[str] = [
-    "Smith, John",
-    'He said "hello"',
-    "line one\nline two",
-    "carriage\rreturn",
-    "windows\r\nline",
-    "  leading and trailing  ",
-    "rocket \U0001f680 party \U0001f389",
-    "مرحبا بالعالم",
-    "שלום עולם",
-    'mix, of "all"\r\n kinds \U0001f600',
-    "tab\tinside",
-    "semi;colon",
-    'ends with quote"',
-]
-LONG_TEXT: str = ('Lorem ipsum, "dolor" sit amet;\n' * 400)[:12000]
+UTC = timezone.utc
 
 FIRST_NAMES = [
     "Meera",
@@ -388,167 +363,6 @@ def build_program_member_fields() -> list[dict[str, Any]]:
     return fields
 
 
-#: Custom object types of the sandbox.  Spec per type: (apiName, displayName, pluralName,
-#: description, state, dedupeFields, link (field, related object, related field) or None,
-#: custom fields as (name, displayName, dataType, length)).  Every type also has the standard
-#: fields marketoGUID, createdAt and updatedAt.  ``usage_c`` links to ``subscription_c`` (a
-#: second-level object the bulk extract refuses); ``invoice_c`` is denied to the API user by
-#: default (SandboxOptions.denied_custom_objects); ``shipment_c`` exists only as a draft.
-CUSTOM_OBJECT_SPECS: list[tuple[Any, ...]] = [
-    (
-        "purchase_c",
-        "Purchase",
-        "Purchases",
-        "Purchases made by a person",
-        "approved",
-        ["purchaseId"],
-        ("leadId", "Lead", "id"),
-        [
-            ("leadId", "Lead ID", "integer", None),
-            ("purchaseId", "Purchase ID", "string", 255),
-            ("productName", "Product Name", "string", 255),
-            ("amount", "Amount", "currency", None),
-            ("quantity", "Quantity", "integer", None),
-            ("purchasedAt", "Purchased At", "datetime", None),
-            ("isRefunded", "Is Refunded", "boolean", None),
-            ("notes", "Notes", "text", None),
-        ],
-    ),
-    (
-        "subscription_c",
-        "Subscription",
-        "Subscriptions",
-        "Product subscriptions of a person",
-        "approved",
-        ["leadId", "productCode"],
-        ("leadId", "Lead", "id"),
-        [
-            ("leadId", "Lead ID", "integer", None),
-            ("productCode", "Product Code", "string", 255),
-            ("plan", "Plan", "string", 255),
-            ("seats", "Seats", "integer", None),
-            ("renewalDate", "Renewal Date", "date", None),
-            ("discountPct", "Discount Pct", "float", None),
-            ("active", "Active", "boolean", None),
-        ],
-    ),
-    (
-        "usage_c",
-        "Usage",
-        "Usages",
-        "Monthly usage of a subscription (linked to subscription_c, not to Lead)",
-        "approved",
-        ["usageId"],
-        ("subscriptionGUID", "subscription_c", "marketoGUID"),
-        [
-            ("subscriptionGUID", "Subscription GUID", "string", 36),
-            ("usageId", "Usage ID", "string", 255),
-            ("units", "Units", "integer", None),
-            ("month", "Month", "date", None),
-        ],
-    ),
-    (
-        "invoice_c",
-        "Invoice",
-        "Invoices",
-        "Invoices of a person",
-        "approved",
-        ["invoiceNumber"],
-        ("leadId", "Lead", "id"),
-        [
-            ("leadId", "Lead ID", "integer", None),
-            ("invoiceNumber", "Invoice Number", "string", 255),
-            ("total", "Total", "currency", None),
-            ("issuedOn", "Issued On", "date", None),
-            ("paid", "Paid", "boolean", None),
-        ],
-    ),
-    (
-        "shipment_c",
-        "Shipment",
-        "Shipments",
-        "Shipments (draft type, never approved)",
-        "draft",
-        ["trackingNumber"],
-        ("leadId", "Lead", "id"),
-        [
-            ("leadId", "Lead ID", "integer", None),
-            ("trackingNumber", "Tracking Number", "string", 255),
-            ("carrier", "Carrier", "string", 255),
-        ],
-    ),
-]
-#: Per type, the integer field ``update_custom_object_records`` bumps when given no changes.
-CUSTOM_OBJECT_BUMP: dict[str, str] = {
-    "purchase_c": "quantity",
-    "subscription_c": "seats",
-    "usage_c": "units",
-    "invoice_c": "total",
-}
-PRODUCTS: list[tuple[str, str]] = [
-    ("P-100", "Starter Kit"),
-    ("P-200", 'Pro Bundle, "Gold"'),
-    ("P-300", "Widget\nDeluxe"),
-    ("P-400", "Gadget \U0001f680"),
-    ("P-500", "Über Cable"),
-    ("P-600", "Plain Box"),
-    ("P-700", "Seat License"),
-    ("P-800", "Support Plan"),
-    ("P-900", "Training"),
-    ("P-910", "Add-on; Storage"),
-    ("P-920", "Consulting"),
-    ("P-930", "Hardware"),
-]
-PLANS: list[str | None] = ["free", "team", "business", "enterprise", None]
-
-
-def _co_field(name: str, display: str, dtype: str, length: int | None, updateable: bool) -> dict[str, Any]:
-    """Describe entry shaped like customobjects/{apiName}/describe.json fields."""
-    f: dict[str, Any] = {"name": name, "displayName": display, "dataType": dtype}
-    if length is not None:
-        f["length"] = length
-    f["updateable"] = updateable
-    f["crmManaged"] = False
-    return f
-
-
-def build_custom_objects() -> list[dict[str, Any]]:
-    """Custom object types as the describe endpoints return them, plus ``state`` ("approved"/"draft").
-
-    Link fields are described with dataType ``integer`` (or ``string`` for a GUID link), as in
-    Marketo's describe examples (``link`` is only the dataType used when *adding* the field).
-    """
-    out = []
-    for i, (name, display, plural, desc, state, dedupe, link, custom) in enumerate(CUSTOM_OBJECT_SPECS):
-        draft = state == "draft"
-        fields = [
-            _co_field("createdAt", "Created At", "datetime", None, False),
-            _co_field("marketoGUID", "Marketo GUID", "string", 36, False),
-            _co_field("updatedAt", "Updated At", "datetime", None, False),
-        ] + [_co_field(n, d, t, ln, True) for n, d, t, ln in custom]
-        searchable = [list(dedupe), ["marketoGUID"]] + ([[link[0]]] if link and [link[0]] != dedupe else [])
-        out.append(
-            {
-                "name": name,
-                "displayName": display,
-                "pluralName": plural,
-                "description": desc,
-                # A draft that was never approved has no dates or idField yet (docs' draft example).
-                "createdAt": None if draft else f"2023-0{i + 1}-15T10:00:0{i}Z",
-                "updatedAt": None if draft else f"2023-0{i + 1}-20T11:30:0{i}Z",
-                "idField": None if draft else "marketoGUID",
-                "dedupeFields": list(dedupe),
-                "searchableFields": searchable,
-                "relationships": [{"field": link[0], "type": "child", "relatedTo": {"name": link[1], "field": link[2]}}]
-                if link
-                else [],
-                "fields": fields,
-                "state": state,
-            }
-        )
-    return out
-
-
 def parse_dt(value: str) -> datetime:
     """Parse ISO-8601 with Z/offset into an aware UTC datetime."""
     v = value.strip()
@@ -563,9 +377,13 @@ def parse_dt(value: str) -> datetime:
 class SandboxData:
     """The sandbox's source of truth; all mutation goes through methods guarded by ``lock``.
 
-    Why this class is long: it generates every entity (leads, activities, programs, members,
-    custom objects) from one seed, and the generators share the random streams, the date range
-    and the boundaries; split apart they would have to pass that state around.
+    Why this class is long: leads, lists, programs, members, activities and deleted leads are
+    drawn from the one ``rng`` stream in a fixed order (every value depends on all draws before
+    it) and share the id counters, so split apart the pieces would have to pass the stream and
+    counters around and still run in the same order.
+    The mutation API stays here because one call keeps several of them consistent (``delete_leads``
+    touches leads, members, deletions and custom objects).  Custom objects, which have their own
+    stream, live in :class:`CustomObjectData` (``custom``).
     """
 
     def __init__(
@@ -607,13 +425,16 @@ class SandboxData:
         self._next_deleted_id = 900000001
         self.assets: dict[int, dict[int, str]] = self._build_assets()
         self._generate(leads, activities, programs, members_per_program)
-        #: Custom object types (describe entries plus the internal ``state``), see CUSTOM_OBJECT_SPECS.
-        self.custom_objects: list[dict[str, Any]] = build_custom_objects()
-        #: apiName -> records (typed values, keyed by field name), see :meth:`_generate_custom_objects`.
-        self.custom_object_records: dict[str, list[dict[str, Any]]] = {}
         # Own generator: the data above stays identical whatever is generated below.
-        self.co_rng = random.Random(seed + 1000)
-        self._generate_custom_objects(custom_object_records)
+        self.custom = CustomObjectData(
+            seed + 1000,
+            custom_object_records,
+            self.start,
+            self.end,
+            self.boundaries,
+            lead_ids=lambda: [ld["id"] for ld in self.leads],
+            lock=self.lock,
+        )
 
     # ------------------------------------------------------------------ helpers
     def lead_rest_fields(self) -> dict[str, dict[str, Any]]:
@@ -894,137 +715,27 @@ class SandboxData:
         )
 
     # ------------------------------------------------------------------ custom objects
+    # Delegates to ``custom`` kept for the tests outside the sandbox package that use these names.
+    @property
+    def custom_object_records(self) -> dict[str, list[dict[str, Any]]]:
+        """apiName -> records, see :attr:`CustomObjectData.records`."""
+        return self.custom.records
+
     def custom_object(self, api_name: str) -> dict[str, Any] | None:
-        """The type entry (describe shape plus ``state``) of ``api_name``, or None."""
-        return next((o for o in self.custom_objects if o["name"] == api_name), None)
+        """See :meth:`CustomObjectData.get`."""
+        return self.custom.get(api_name)
 
     def custom_object_field_names(self, api_name: str) -> list[str]:
-        """Field names of a type, in describe order."""
-        obj = self.custom_object(api_name)
-        if obj is None:
-            raise ValueError(f"unknown custom object {api_name!r}")
-        return [f["name"] for f in obj["fields"]]
+        """See :meth:`CustomObjectData.field_names`."""
+        return self.custom.field_names(api_name)
 
-    def _co_dt(self, lo: datetime, hi: datetime) -> datetime:
-        span = int((hi - lo).total_seconds())
-        return lo + timedelta(seconds=self.co_rng.randrange(max(span, 1)))
+    def add_custom_object_records(self, api_name: str, n: int, at: datetime, lead_id: int | None = None) -> list[str]:
+        """See :meth:`CustomObjectData.add_records`."""
+        return self.custom.add_records(api_name, n, at, lead_id)
 
-    def _co_times(self, i: int) -> tuple[datetime, datetime]:
-        """(createdAt, updatedAt) of the i-th generated record: the first ones sit on the boundaries."""
-        b = self.boundaries
-        if i < len(b):  # created and updated exactly on a boundary
-            return b[i], b[i]
-        if i == len(b) and len(b) > 1:  # created earlier, updated exactly on the first inner boundary
-            return self.start + timedelta(hours=7), b[1]
-        if i == len(b) + 1 and len(b) > 2:
-            return b[1] + timedelta(hours=3), b[2]
-        created = self._co_dt(self.start, self.end)
-        updated = created if self.co_rng.random() < 0.5 else self._co_dt(created, self.end)
-        return created, updated
-
-    def _generate_custom_objects(self, n: int) -> None:
-        """Records of purchase_c (n), subscription_c (2n/3), invoice_c (n/3) and usage_c (n/5).
-
-        Every record of a Lead-linked type references an existing lead; ``shipment_c`` (draft)
-        has none.  Uses ``co_rng`` only.
-        """
-        r = self.co_rng
-        self._co_seq: dict[str, int] = {o["name"]: 0 for o in self.custom_objects}
-        self._co_sub_keys: set[tuple[int, str]] = set()
-        for obj in self.custom_objects:
-            self.custom_object_records[obj["name"]] = []
-        lead_ids = [ld["id"] for ld in self.leads]
-        if not lead_ids or n <= 0:
-            return
-        for i in range(n):
-            self._new_co_record("purchase_c", *self._co_times(i))
-        combos = [(lid, code) for lid in lead_ids for code, _ in PRODUCTS]
-        for i, (lid, code) in enumerate(r.sample(combos, min(n * 2 // 3, len(combos)))):
-            self._new_co_record("subscription_c", *self._co_times(i), lead_id=lid, product_code=code)
-        for i in range(n // 3):
-            self._new_co_record("invoice_c", *self._co_times(i))
-        for i in range(n // 5):
-            self._new_co_record("usage_c", *self._co_times(i))
-
-    def _new_co_record(
-        self,
-        api_name: str,
-        created: datetime,
-        updated: datetime,
-        lead_id: int | None = None,
-        product_code: str | None = None,
-    ) -> dict[str, Any]:
-        r = self.co_rng
-        records = self.custom_object_records[api_name]
-        self._co_seq[api_name] += 1
-        seq = self._co_seq[api_name]
-        lead_ids = [ld["id"] for ld in self.leads]
-        if api_name != "usage_c" and lead_id is None:
-            if not lead_ids:
-                raise ValueError("no leads to link custom object records to")
-            lead_id = r.choice(lead_ids)
-        rec: dict[str, Any] = {
-            "marketoGUID": str(uuid.UUID(int=r.getrandbits(128), version=4)),
-            "createdAt": created,
-            "updatedAt": updated,
-        }
-        if api_name == "purchase_c":
-            _, product = r.choice(PRODUCTS)
-            notes = None if r.random() < 0.4 else self._co_text()
-            if seq <= len(SPECIAL_STRINGS):  # every special string in some record's notes
-                notes = SPECIAL_STRINGS[seq - 1]
-            rec.update(
-                leadId=lead_id,
-                purchaseId=f"PO-{seq:06d}",
-                productName=None if r.random() < 0.05 else product,
-                amount=Decimal(r.randrange(100, 10**7)) / 100,
-                quantity=r.randrange(1, 50),
-                purchasedAt=self._co_dt(created - timedelta(days=30), created),
-                isRefunded=r.random() < 0.1,
-                notes=notes,
-            )
-        elif api_name == "subscription_c":
-            if product_code is None:
-                free = [c for c, _ in PRODUCTS if (lead_id, c) not in self._co_sub_keys]
-                if not free:
-                    raise ValueError(f"lead {lead_id} already has a subscription to every product")
-                product_code = free[0]
-            self._co_sub_keys.add((lead_id, product_code))
-            rec.update(
-                leadId=lead_id,
-                productCode=product_code,
-                plan=r.choice(PLANS),
-                seats=None if r.random() < 0.15 else r.randrange(1, 500),
-                renewalDate=None if r.random() < 0.2 else date(2024, 6, 1) + timedelta(days=r.randrange(365)),
-                discountPct=None if r.random() < 0.3 else round(r.uniform(0, 40), 2),
-                active=r.random() < 0.8,
-            )
-        elif api_name == "invoice_c":
-            rec.update(
-                leadId=lead_id,
-                invoiceNumber=f"INV-{seq:05d}",
-                total=Decimal(r.randrange(0, 10**8)) / 100,
-                issuedOn=created.date(),
-                paid=None if r.random() < 0.1 else r.random() < 0.6,
-            )
-        elif api_name == "usage_c":
-            subs = self.custom_object_records["subscription_c"]
-            rec.update(
-                subscriptionGUID=r.choice(subs)["marketoGUID"] if subs else None,
-                usageId=f"U-{seq:06d}",
-                units=r.randrange(0, 100000),
-                month=date(created.year, created.month, 1),
-            )
-        else:
-            raise ValueError(f"custom object {api_name!r} cannot hold records")
-        records.append(rec)
-        return rec
-
-    def _co_text(self) -> str:
-        r = self.co_rng
-        if r.random() < 0.4:
-            return r.choice(SPECIAL_STRINGS)
-        return r.choice(["gift", "repeat customer", "paid by card, twice", "Ünïcödé note"])
+    def update_custom_object_records(self, api_name: str, guids: Iterable[str], at: datetime, **changes: Any) -> None:
+        """See :meth:`CustomObjectData.update_records`."""
+        self.custom.update_records(api_name, guids, at, **changes)
 
     # ------------------------------------------------------------------ mutation API
     def add_leads(self, n: int, at: datetime) -> list[int]:
@@ -1078,41 +789,6 @@ class SandboxData:
                         m.update(fields)
                     m["updatedAt"] = at
 
-    def add_custom_object_records(self, api_name: str, n: int, at: datetime, lead_id: int | None = None) -> list[str]:
-        """Create n records of ``api_name`` created and updated at ``at``; returns their marketoGUIDs.
-
-        Each is linked to ``lead_id`` (default: a random existing lead); subscription_c takes
-        the lead's first product code not yet used (compound dedupe key leadId+productCode).
-        """
-        with self.lock:
-            if api_name not in self.custom_object_records:
-                raise ValueError(f"unknown custom object {api_name!r}")
-            return [self._new_co_record(api_name, at, at, lead_id)["marketoGUID"] for _ in range(n)]
-
-    def update_custom_object_records(self, api_name: str, guids: Iterable[str], at: datetime, **changes: Any) -> None:
-        """Set ``changes`` (field=value) on the records, or without changes bump an integer/currency
-        field (CUSTOM_OBJECT_BUMP); updatedAt becomes ``at``.  Unknown fields or guids raise ValueError."""
-        with self.lock:
-            names = set(self.custom_object_field_names(api_name))
-            bad = [k for k in changes if k not in names or k in ("marketoGUID", "createdAt", "updatedAt")]
-            if bad:
-                raise ValueError(f"cannot change {bad} of {api_name}")
-            wanted = set(guids)
-            found = set()
-            for rec in self.custom_object_records.get(api_name, []):
-                if rec["marketoGUID"] not in wanted:
-                    continue
-                found.add(rec["marketoGUID"])
-                if changes:
-                    rec.update(changes)
-                else:
-                    key = CUSTOM_OBJECT_BUMP[api_name]
-                    step: Any = Decimal(1) if isinstance(rec[key], Decimal) or key == "total" else 1
-                    rec[key] = (rec[key] or 0) + step
-                rec["updatedAt"] = at
-            if found != wanted:
-                raise ValueError(f"unknown {api_name} marketoGUIDs: {sorted(wanted - found)}")
-
     def delete_leads(self, ids: Iterable[int], at: datetime) -> None:
         """Delete leads (their memberships and linked custom object records, and usage_c records of
         those subscriptions) and record Delete Lead activities for deletedleads.json."""
@@ -1124,14 +800,7 @@ class SandboxData:
             self.program_members = [m for m in self.program_members if m["leadId"] not in wanted]
             for lid in wanted:
                 self.lead_last_modified.pop(lid, None)
-            for api, records in self.custom_object_records.items():
-                if api != "usage_c":
-                    self.custom_object_records[api] = [c for c in records if c.get("leadId") not in wanted]
-            subs = {c["marketoGUID"] for c in self.custom_object_records["subscription_c"]}
-            self.custom_object_records["usage_c"] = [
-                u for u in self.custom_object_records["usage_c"] if u["subscriptionGUID"] in subs
-            ]
-            self._co_sub_keys = {k for k in self._co_sub_keys if k[0] not in wanted}
+            self.custom.drop_leads(wanted)
             self.deleted_leads.sort(key=lambda d: (d["activityDate"], d["id"]))
 
     # ------------------------------------------------------------------ snapshots for jobs
@@ -1145,5 +814,5 @@ class SandboxData:
                 "program_members": copy.deepcopy(self.program_members),
                 "static_lists": copy.deepcopy(self.static_lists),
                 "smart_lists": copy.deepcopy(self.smart_lists),
-                "custom_object_records": copy.deepcopy(self.custom_object_records),
+                "custom_object_records": self.custom.snapshot(),
             }

@@ -146,7 +146,7 @@ def select_custom_objects(data: SandboxData, spec: dict[str, Any], end_incl: boo
     """
     kind, val = spec["filter_kind"], spec["filter_value"]
     with data.lock:
-        records = data.custom_object_records.get(spec["api_name"], [])
+        records = data.custom.records.get(spec["api_name"], [])
         if kind == "updatedAt":
             chosen = [c for c in records if in_range(c["updatedAt"], val, end_incl)]
         else:

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .custom_object_api import custom_objects_result
 from .data import SandboxData, parse_dt
 from .faults import Faults
 from .files import format_dt, to_text
@@ -34,22 +35,7 @@ BULK_RE = re.compile(
     r"(?:/(create)\.json|/([^/]+)/(enqueue|status|file|cancel)\.json|(\.json))$"
 )
 ENTITIES = {"leads": "leads", "activities": "activities", "program/members": "program_members"}
-CO_DESCRIBE_RE = re.compile(r"^/rest/v1/customobjects/([^/]+)/describe\.json$")
-CO_SCHEMA_DESCRIBE_RE = re.compile(r"^/rest/v1/customobjects/schema/([^/]+)/describe\.json$")
 CO_RECORDS_RE = re.compile(r"^/_sandbox/customobjects/([^/]+)/records\.json$")
-#: Keys of a type in List/Describe Custom Objects, in the docs' order (describe adds ``fields``).
-CO_LIST_KEYS = (
-    "name",
-    "displayName",
-    "pluralName",
-    "description",
-    "createdAt",
-    "updatedAt",
-    "idField",
-    "dedupeFields",
-    "searchableFields",
-    "relationships",
-)
 
 
 @dataclass
@@ -198,7 +184,8 @@ class Handler(BaseHTTPRequestHandler):
     """One request; the owning SandboxServer is reachable via ``self.server.sandbox``.
 
     Why this class is long: BaseHTTPRequestHandler dispatches on methods of one class, and each
-    endpoint needs the request (query, headers, body) and the envelope helpers it provides.
+    endpoint here needs the request (query, headers, body) and the envelope helpers it provides.
+    Endpoints that need only the data and the query live in :mod:`.custom_object_api`.
     """
 
     protocol_version = "HTTP/1.1"
@@ -380,7 +367,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/rest/asset/v1/programs.json" and get:
             return self._programs()
         if path.startswith("/rest/v1/customobjects") and get:
-            return self._custom_objects(path)
+            o: SandboxOptions = self.sb.options
+            result = custom_objects_result(path, self.query, data, o.denied_custom_objects, o.custom_object_list_state)
+            return self._text(404, "Not Found") if result is None else self._ok(result)
         m = BULK_RE.match(path)
         if not m:
             return self._text(404, "Not Found")
@@ -527,57 +516,6 @@ class Handler(BaseHTTPRequestHandler):
             env["warnings"] = ["No assets found for the given search criteria."]
         self._json(env)
 
-    # ------------------------------------------------------------------ custom objects
-    def _co_public(self, obj: dict[str, Any], describe: bool) -> dict[str, Any]:
-        out = {k: json.loads(json.dumps(obj[k])) for k in CO_LIST_KEYS}
-        if self.sb.options.custom_object_list_state:
-            out.update(state=obj["state"], version=obj["state"])
-        if describe:
-            out["fields"] = json.loads(json.dumps(obj["fields"]))
-        return out
-
-    def _co_schema(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Shape of the Custom Object *Type* (schema) endpoints: state/version/apiName and fields."""
-        out: dict[str, Any] = {"state": obj["state"], "version": obj["state"], "apiName": obj["name"]}
-        out.update({k: json.loads(json.dumps(obj[k])) for k in CO_LIST_KEYS if k != "name"})
-        out["fields"] = json.loads(json.dumps(obj["fields"]))
-        return out
-
-    def _custom_objects(self, path: str) -> None:
-        """List/Describe Custom Objects and List/Describe Custom Object Types (schema)."""
-        data: SandboxData = self.sb.data
-        o: SandboxOptions = self.sb.options
-        names = {n.strip() for n in self.query.get("names", "").split(",") if n.strip()}
-        state = self.query.get("state")
-        if state is not None and state not in ("draft", "approved", "approvedWithDraft"):
-            raise ApiError("1003", f"Invalid state '{state}': use draft, approved or approvedWithDraft")
-        with data.lock:
-            types = list(data.custom_objects)
-            visible = [t for t in types if o.custom_object_list_state or t["state"] == "approved"]
-            if path == "/rest/v1/customobjects.json":
-                return self._ok([self._co_public(t, False) for t in visible if not names or t["name"] in names])
-            if path == "/rest/v1/customobjects/schema.json":
-                return self._ok(
-                    [
-                        self._co_schema(t)
-                        for t in types
-                        if (not names or t["name"] in names) and (state is None or t["state"] == state)
-                    ]
-                )
-            m = CO_SCHEMA_DESCRIBE_RE.match(path)
-            if m:
-                obj = check_custom_object(m.group(1), data, o.denied_custom_objects, False)
-                if state is not None and obj["state"] != state:
-                    raise ApiError("1013", "Object not found")
-                return self._ok([self._co_schema(obj)])
-            m = CO_DESCRIBE_RE.match(path)
-            if m:
-                obj = check_custom_object(m.group(1), data, o.denied_custom_objects, False)
-                if obj not in visible:
-                    raise ApiError("1013", "Object not found")
-                return self._ok([self._co_public(obj, True)])
-        self._text(404, "Not Found")
-
     def _control(self, path: str) -> None:
         """``/_sandbox/...`` (GET): ``jobs.json[?entity=]`` -> {"jobs": [...], "created": {entity: n}};
         ``customobjects/<apiName>/records.json`` -> {"records": [{field: export text or null}]}."""
@@ -588,10 +526,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._json({"jobs": self.sb.jobs(entity), "created": self.sb.created_jobs()})
         m = CO_RECORDS_RE.match(path)
         data: SandboxData = self.sb.data
-        if m and data.custom_object(m.group(1)) is not None:
-            names = data.custom_object_field_names(m.group(1))
+        if m and data.custom.get(m.group(1)) is not None:
+            names = data.custom.field_names(m.group(1))
             with data.lock:
-                records = data.custom_object_records.get(m.group(1), [])
+                records = data.custom.records.get(m.group(1), [])
                 out = [{n: to_text(rec.get(n)) for n in names} for rec in records]
             return self._json({"records": out})
         self._text(404, "Not Found")

@@ -237,7 +237,7 @@ def check_custom_object(api_name: str, data: SandboxData, denied: frozenset[str]
     only a draft (never approved), and a type not linked directly to Lead (the docs: the API
     "supports exporting first-level Marketo custom object records that are linked directly to a lead").
     """
-    obj = data.custom_object(api_name)
+    obj = data.custom.get(api_name)
     if obj is None:
         raise ApiError("1013", "Object not found")
     if api_name in denied:

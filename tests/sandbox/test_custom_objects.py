@@ -61,7 +61,7 @@ def body(fields=None, **flt):
 
 def truth(sb, api, fields, keep):
     """Export text of the records ``keep`` selects, in the sandbox's documented row order."""
-    recs = [c for c in sb.data.custom_object_records[api] if keep(c)]
+    recs = [c for c in sb.data.custom.records[api] if keep(c)]
     recs.sort(key=lambda c: (c.get("leadId") or 0, c["createdAt"], c["marketoGUID"]))
     return [[to_text(c.get(f)) for f in fields] for c in recs]
 
@@ -81,57 +81,67 @@ def err(envelope):
 
 def test_data_deterministic_and_independent_of_other_data():
     a, b = SandboxData(seed=3), SandboxData(seed=3)
-    assert a.custom_object_records == b.custom_object_records
-    assert SandboxData(seed=4).custom_object_records != a.custom_object_records
+    assert a.custom.records == b.custom.records
+    assert SandboxData(seed=4).custom.records != a.custom.records
     none = SandboxData(seed=3, custom_object_records=0)
     assert none.leads == a.leads and none.activities == a.activities
     assert none.program_members == a.program_members and none.lead_last_modified == a.lead_last_modified
-    assert all(v == [] for v in none.custom_object_records.values())
+    assert all(v == [] for v in none.custom.records.values())
 
 
 def test_data_records_shape_and_coverage():
     d = SandboxData()
-    counts = {k: len(v) for k, v in d.custom_object_records.items()}
+    counts = {k: len(v) for k, v in d.custom.records.items()}
     assert counts == {"purchase_c": 300, "subscription_c": 200, "usage_c": 60, "invoice_c": 100, "shipment_c": 0}
     lead_ids = {ld["id"] for ld in d.leads}
     for api in ("purchase_c", "subscription_c", "invoice_c"):
-        recs = d.custom_object_records[api]
-        assert set(recs[0]) == set(d.custom_object_field_names(api))
+        recs = d.custom.records[api]
+        assert set(recs[0]) == set(d.custom.field_names(api))
         assert all(d.start <= c["createdAt"] <= c["updatedAt"] < d.end for c in recs)
         assert all(c["leadId"] in lead_ids for c in recs)
         assert {c["updatedAt"] for c in recs} >= set(d.boundaries)
         assert any(c["updatedAt"] > c["createdAt"] for c in recs)
         assert any(c["updatedAt"] in d.boundaries and c["createdAt"] < c["updatedAt"] for c in recs)
         assert len({c["marketoGUID"] for c in recs}) == len(recs)
-    subs = d.custom_object_records["subscription_c"]
+    subs = d.custom.records["subscription_c"]
     assert len({(s["leadId"], s["productCode"]) for s in subs}) == len(subs)
     assert any(s["seats"] is None for s in subs) and any(s["discountPct"] is None for s in subs)
     assert any(isinstance(s["discountPct"], float) for s in subs)
-    notes = {p["notes"] for p in d.custom_object_records["purchase_c"]}
+    notes = {p["notes"] for p in d.custom.records["purchase_c"]}
     assert set(SPECIAL_STRINGS) <= notes and None in notes
     guids = {s["marketoGUID"] for s in subs}
-    assert all(u["subscriptionGUID"] in guids for u in d.custom_object_records["usage_c"])
+    assert all(u["subscriptionGUID"] in guids for u in d.custom.records["usage_c"])
+
+
+def test_sandbox_data_delegates_to_custom():
+    """The SandboxData names the e2e/faults/integration tests use reach the same CustomObjectData."""
+    d = SandboxData(seed=2, custom_object_records=20)
+    assert d.custom_object_records is d.custom.records
+    assert d.custom_object("purchase_c") is d.custom.get("purchase_c") and d.custom_object("nope_c") is None
+    assert d.custom_object_field_names("usage_c") == d.custom.field_names("usage_c")
+    (guid,) = d.add_custom_object_records("purchase_c", 1, AT, lead_id=3)
+    d.update_custom_object_records("purchase_c", [guid], AT + timedelta(hours=1), notes="x")
+    rec = next(c for c in d.custom.records["purchase_c"] if c["marketoGUID"] == guid)
+    assert (rec["leadId"], rec["notes"], rec["updatedAt"]) == (3, "x", AT + timedelta(hours=1))
 
 
 def test_mutations_seen_by_the_next_export(sb, client):
     d = sb.data
-    new = d.add_custom_object_records("purchase_c", 2, AT, lead_id=5)
-    old = [c["marketoGUID"] for c in d.custom_object_records["purchase_c"][10:13]]
-    d.update_custom_object_records("purchase_c", old, AT + timedelta(hours=1), notes='Changed, "X"\nline')
-    before = {c["marketoGUID"]: c["quantity"] for c in d.custom_object_records["purchase_c"]}
-    d.update_custom_object_records("purchase_c", [new[0]], AT + timedelta(hours=2))  # bumps quantity
-    assert {c["marketoGUID"]: c["quantity"] for c in d.custom_object_records["purchase_c"]}[new[0]] == (
-        before[new[0]] + 1
-    )
-    subs = d.add_custom_object_records("subscription_c", 2, AT, lead_id=7)
-    keys = [(s["leadId"], s["productCode"]) for s in d.custom_object_records["subscription_c"]]
+    new = d.custom.add_records("purchase_c", 2, AT, lead_id=5)
+    old = [c["marketoGUID"] for c in d.custom.records["purchase_c"][10:13]]
+    d.custom.update_records("purchase_c", old, AT + timedelta(hours=1), notes='Changed, "X"\nline')
+    before = {c["marketoGUID"]: c["quantity"] for c in d.custom.records["purchase_c"]}
+    d.custom.update_records("purchase_c", [new[0]], AT + timedelta(hours=2))  # bumps quantity
+    assert {c["marketoGUID"]: c["quantity"] for c in d.custom.records["purchase_c"]}[new[0]] == (before[new[0]] + 1)
+    subs = d.custom.add_records("subscription_c", 2, AT, lead_id=7)
+    keys = [(s["leadId"], s["productCode"]) for s in d.custom.records["subscription_c"]]
     assert len(set(keys)) == len(keys) and len(subs) == 2
     with pytest.raises(ValueError):
-        d.update_custom_object_records("purchase_c", old, AT, nope=1)
+        d.custom.update_records("purchase_c", old, AT, nope=1)
     with pytest.raises(ValueError):
-        d.update_custom_object_records("purchase_c", ["no-such-guid"], AT)
+        d.custom.update_records("purchase_c", ["no-such-guid"], AT)
     with pytest.raises(ValueError):
-        d.add_custom_object_records("shipment_c", 1, AT)
+        d.custom.add_records("shipment_c", 1, AT)
     win = {"startAt": "2024-04-02T12:00:00Z", "endAt": "2024-04-05T00:00:00Z"}
     job, content = client.export(PURCHASE, body(updatedAt=win))
     header, rows = parse_file(content)
@@ -143,12 +153,12 @@ def test_mutations_seen_by_the_next_export(sb, client):
 
 
 def test_delete_leads_removes_their_records(sb):
-    lead = sb.data.custom_object_records["purchase_c"][0]["leadId"]
+    lead = sb.data.custom.records["purchase_c"][0]["leadId"]
     sb.data.delete_leads([lead], AT)
     for api in ("purchase_c", "subscription_c", "invoice_c"):
-        assert all(c["leadId"] != lead for c in sb.data.custom_object_records[api])
-    subs = {s["marketoGUID"] for s in sb.data.custom_object_records["subscription_c"]}
-    assert all(u["subscriptionGUID"] in subs for u in sb.data.custom_object_records["usage_c"])
+        assert all(c["leadId"] != lead for c in sb.data.custom.records[api])
+    subs = {s["marketoGUID"] for s in sb.data.custom.records["subscription_c"]}
+    assert all(u["subscriptionGUID"] in subs for u in sb.data.custom.records["usage_c"])
 
 
 # ------------------------------------------------------------------ list and describe
@@ -365,10 +375,8 @@ def test_export_window_exact_file(make_sandbox, inclusive):
     assert job["fileSize"] == len(content) and job["fileChecksum"] == "sha256:" + hashlib.sha256(content).hexdigest()
     assert set(job) == COMPLETED_KEYS
     end = parse_dt(JAN["endAt"])
-    on_end = {c["marketoGUID"] for c in sb.data.custom_object_records["purchase_c"] if c["updatedAt"] == end}
-    on_start = {
-        c["marketoGUID"] for c in sb.data.custom_object_records["purchase_c"] if c["updatedAt"] == sb.data.start
-    }
+    on_end = {c["marketoGUID"] for c in sb.data.custom.records["purchase_c"] if c["updatedAt"] == end}
+    on_start = {c["marketoGUID"] for c in sb.data.custom.records["purchase_c"] if c["updatedAt"] == sb.data.start}
     assert len(on_end) >= 2 and on_start
     guids = {r[1] for r in rows}
     if inclusive:
@@ -581,7 +589,7 @@ def test_control_endpoints(sb, client):
     assert got["created"] == {PURCHASE: 1} and [j["entity"] for j in got["jobs"]] == [PURCHASE]
     assert got["jobs"][0]["request"] == body()
     recs = requests.get(f"{sb.url}/_sandbox/customobjects/purchase_c/records.json", timeout=5).json()["records"]
-    assert recs == [{f: to_text(c[f]) for f in PURCHASE_FIELDS} for c in sb.data.custom_object_records["purchase_c"]]
+    assert recs == [{f: to_text(c[f]) for f in PURCHASE_FIELDS} for c in sb.data.custom.records["purchase_c"]]
     assert requests.get(f"{sb.url}/_sandbox/customobjects/nope/records.json", timeout=5).status_code == 404
     assert len(sb.requests) == n  # control calls are not logged
 

@@ -17,7 +17,6 @@ import typing as t
 
 from tap_marketo_bulk import output
 from tap_marketo_bulk.reader import ExportReader, read_export
-from tap_marketo_bulk.spend import used_today_mb
 from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
@@ -166,19 +165,16 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         self.log_summary(len(windows), len(requests), records, time.monotonic() - started)
 
     def log_summary(self, windows: int, jobs: int, records: int, seconds: float) -> None:
-        """One line per stream at its end: windows, jobs, records, and export quota used."""
-        today = used_today_mb(self.marketo.exports.jobs.listed(self.entity, ["Completed"]), self.entity)
+        """One line per stream at its end: windows, jobs, records; the run's spend so far (the
+        quota left is said once, at the run's end)."""
         self.logger.info(
-            "%s: %d windows, %d export jobs, %d exported records in %.1f s. %s%s",
+            "%s: %d windows, %d export jobs, %d exported records in %.1f s. %s",
             self.name,
             windows,
             jobs,
             records,
             seconds,
             self.marketo.exports.spend.usage(),
-            f" Export quota used today by this API user's {self.entity} jobs: {today:.1f} MB."
-            if today is not None
-            else "",
         )
 
     def exported_files(

@@ -21,8 +21,9 @@ from tap_marketo_bulk.windows import Window
 
 #: Statuses after which a job never changes.
 FINAL_STATES = frozenset({"Completed", "Failed", "Cancelled"})
-#: Where the entities of earlier versions' STATE entries (no ``entity`` key) may live.
-LEGACY_ENTITIES = ("leads", "activities", "program/members")
+#: The bulk entities every instance has; also where a STATE entry of an earlier version (no
+#: ``entity`` key) may have its job.
+STANDARD_ENTITIES = ("leads", "activities", "program/members")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ExportRequest:
     body: dict[str, t.Any]
     window: Window | None = None
     label: str = ""
+    #: The file's columns when they are not just the body's ``fields`` (a program member
+    #: export by ``programIds`` leads with ``programId``).
+    columns: tuple[str, ...] = ()
 
     def key(self) -> str:
         """Stable identity of what this job exports, to find its job again after a restart.
@@ -42,6 +46,10 @@ class ExportRequest:
         """
         canonical = json.dumps([self.entity, self.body], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+    def file_columns(self) -> list[str]:
+        """The columns the export file carries, in any order."""
+        return list(self.columns or self.body["fields"])
 
     def describe(self) -> str:
         """Short text for logs and errors: entity, window, label."""
@@ -76,11 +84,13 @@ class ExportJob:
         """URL path of one lifecycle call (``enqueue.json``, ``status.json``, ...)."""
         return f"/bulk/v1/{self.request.entity}/export/{self.export_id}/{action}"
 
-    def state_entry(self) -> dict[str, str]:
+    def state_entry(self) -> dict[str, t.Any]:
         """What STATE keeps of a job in flight, to re-attach to it after an interruption."""
-        entry = {"exportId": self.export_id, "key": self.request.key(), "entity": self.request.entity}
+        entry: dict[str, t.Any] = {"exportId": self.export_id, "key": self.request.key(), "entity": self.request.entity}
         if self.request.window:
             entry["window"] = str(self.request.window)
+        if self.adopted:  # its file's header is still to be checked, also after a restart
+            entry["adopted"] = True
         return entry
 
 

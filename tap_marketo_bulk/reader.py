@@ -31,7 +31,7 @@ from typing import Any
 from tap_marketo_bulk.errors import MalformedExportFile
 from tap_marketo_bulk.rowcode import NULL, compile_emit_loop, compile_row_builder
 
-__all__ = ["ExportReader", "Progress", "read_export"]
+__all__ = ["ExportReader", "Progress", "read_export", "read_header"]
 
 _DELIMITERS = {"CSV": ",", "TSV": "\t", "SSV": " "}
 
@@ -52,6 +52,34 @@ def _raise_field_size_limit() -> None:
 
 
 _raise_field_size_limit()
+
+
+def _delimiter(file_format: str) -> str:
+    try:
+        return _DELIMITERS[file_format.upper()]
+    except KeyError:
+        raise ValueError(f"Unknown export file format {file_format!r}; expected one of {sorted(_DELIMITERS)}") from None
+
+
+def read_header(path: Path | str, file_format: str = "CSV") -> list[str] | None:
+    """The header record of an export file; None when the file is empty.
+
+    Raises :class:`MalformedExportFile` for a header that is not valid UTF-8, not readable
+    CSV, or blank. ``utf-8-sig``: Marketo writes no BOM, but a file that passed through other
+    tools may have one.
+    """
+    path = Path(path)
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        lines = (line.replace("\x00", "") for line in handle)
+        try:
+            header = next(csv.reader(lines, delimiter=_delimiter(file_format), quotechar='"', doublequote=True), None)
+        except UnicodeDecodeError as exc:
+            raise MalformedExportFile(f"Export file {path.name}: not valid UTF-8 in the header: {exc}") from exc
+        except csv.Error as exc:
+            raise MalformedExportFile(f"Export file {path.name}: unreadable header: {exc}") from exc
+    if header is not None and not header:
+        raise MalformedExportFile(f"Export file {path.name}: the header line is blank.")
+    return header
 
 
 def _file_has_nul(path: Path) -> bool:
@@ -161,14 +189,9 @@ class ExportReader:
         struct: bool = False,
     ) -> None:
         self.path = Path(path)
-        try:
-            self.delimiter = _DELIMITERS[file_format.upper()]
-        except KeyError:
-            raise ValueError(
-                f"Unknown export file format {file_format!r}; expected one of {sorted(_DELIMITERS)}"
-            ) from None
+        self.delimiter = _delimiter(file_format)
         self.has_nul = _file_has_nul(self.path)
-        self.header = self._read_header()
+        self.header = read_header(self.path, file_format)
         self.columns: list[str] = []
         if self.header is None:
             return
@@ -185,19 +208,6 @@ class ExportReader:
 
     def _csv(self, lines: Iterable[str]) -> Any:
         return csv.reader(lines, delimiter=self.delimiter, quotechar='"', doublequote=True)
-
-    def _read_header(self) -> list[str] | None:
-        # utf-8-sig: Marketo writes no BOM, but a file that passed through other tools may have one.
-        with self.path.open("r", encoding="utf-8-sig", newline="") as handle:
-            try:
-                header = next(self._csv(self._lines(handle)), None)
-            except UnicodeDecodeError as exc:
-                raise MalformedExportFile(
-                    f"Export file {self.path.name}: not valid UTF-8 in the header: {exc}"
-                ) from exc
-        if header is not None and not header:
-            raise MalformedExportFile(f"Export file {self.path.name}: the header line is blank.")
-        return header
 
     # --- reading ---------------------------------------------------------------------
 

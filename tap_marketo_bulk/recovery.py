@@ -25,7 +25,7 @@ import time
 import typing as t
 
 from tap_marketo_bulk import errors, interrupts
-from tap_marketo_bulk.exports import LEGACY_ENTITIES, CreateIntent, ExportJob, ExportRequest
+from tap_marketo_bulk.exports import STANDARD_ENTITIES, CreateIntent, ExportJob, ExportRequest
 from tap_marketo_bulk.types import parse_marketo_datetime
 from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
 
@@ -50,6 +50,7 @@ class JobRecovery:
         known_jobs: t.Iterable[t.Mapping[str, str]] = (),
         intents: t.Iterable[t.Mapping[str, str]] = (),
         *,
+        run_started: dt.datetime | None = None,
         sleep: t.Callable[[float], None] = time.sleep,
     ) -> None:
         self.jobs = jobs
@@ -61,7 +62,7 @@ class JobRecovery:
         #: Export ids nobody may adopt from the list: every id STATE or this run knows.
         self.claimed = {entry["exportId"] for entry in self.known.values()}
         #: When this run started, in Marketo's time: no job of an earlier run is newer.
-        self.run_started = jobs.client.marketo_now()
+        self.run_started = run_started or jobs.client.marketo_now()
 
     def attach(self, request: ExportRequest) -> ExportJob | None:
         """The earlier run's job for this request, if Marketo still has it; else None."""
@@ -69,15 +70,17 @@ class JobRecovery:
         entry = self.known.pop(key, None)
         intent = self.intents.pop(key, None)
         if entry is not None:
-            job = self._known_job(request, entry["exportId"])
+            job = self._known_job(request, entry)
             if job is not None:
                 return job
         if intent is not None:
             return self.adopt(request, intent)
         return None
 
-    def _known_job(self, request: ExportRequest, export_id: str) -> ExportJob | None:
+    def _known_job(self, request: ExportRequest, entry: t.Mapping[str, t.Any]) -> ExportJob | None:
+        export_id = str(entry["exportId"])
         job = ExportJob(request, export_id, status="Unknown", created_at=self.jobs.clock())
+        job.adopted = bool(entry.get("adopted"))
         try:
             self.jobs.refresh(job)
         except (errors.NotFound, errors.InvalidRequest) as exc:
@@ -116,7 +119,11 @@ class JobRecovery:
                 continue  # the status filter is checked here too: how Marketo matches it is not documented
             if str(listed.get("format") or "CSV").upper() != intent.get("format", "CSV").upper():
                 continue
-            if not_before <= parse_marketo_datetime(created) <= until + CLOCK_SLACK:
+            try:
+                created_at = parse_marketo_datetime(created)
+            except ValueError:
+                continue  # a date we cannot read cannot tell us it is ours
+            if not_before <= created_at <= until + CLOCK_SLACK:
                 candidates.append(listed)
         if len(candidates) != 1:
             if candidates:
@@ -178,25 +185,29 @@ class JobRecovery:
                 changed()
                 raise
             else:
-                self.claim(job.export_id)
+                self.claimed.add(job.export_id)
                 creating.clear()
                 return job
+            if tries < CREATE_TRIES:
+                LOGGER.warning("Export %s: create failed (%s); trying again", request.describe(), problem)
+                self._back_off(min(2.0**tries, 60.0))
             if tries == CREATE_TRIES or interrupts.requested():
-                creating.clear()
-                raise problem
-            LOGGER.warning("Export %s: create failed (%s); trying again", request.describe(), problem)
-            self.sleep(min(2.0**tries, 60.0))
+                raise problem  # the intent stays: the next run looks for the job it may have made
 
-    def claim(self, export_id: str) -> None:
-        """An id this run received: never adopt it for another intent."""
-        self.claimed.add(export_id)
+    def _back_off(self, seconds: float) -> None:
+        """Wait before the next create, in steps of at most a second so that a stop request
+        (SIGTERM) ends the wait at once: the intent is in STATE already."""
+        while seconds > 0 and not interrupts.requested():
+            step = min(seconds, 1.0)
+            self.sleep(step)
+            seconds -= step
 
     def cancel_leftovers(self) -> None:
         """Cancel the earlier runs' jobs no request of this run used, so none keeps room in
         the 10-job queue. Unresolved intents are dropped: a job they may have created was
         never enqueued, takes no queue room, and cannot be told from another tool's."""
         for entry in self.known.values():
-            entities = [entry["entity"]] if entry.get("entity") else list(LEGACY_ENTITIES)
+            entities = [entry["entity"]] if entry.get("entity") else list(STANDARD_ENTITIES)
             if any(self.jobs.cancel_by_id(entity, entry["exportId"]) for entity in entities):
                 LOGGER.info("Cancelled export %s left over from an earlier run", entry["exportId"])
         self.known.clear()

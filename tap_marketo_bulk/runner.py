@@ -10,8 +10,8 @@ polling and reading.
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
+import datetime as dt
 import itertools
 import logging
 import time
@@ -21,6 +21,7 @@ from tap_marketo_bulk import errors, interrupts
 from tap_marketo_bulk.downloads import Downloads
 from tap_marketo_bulk.export_jobs import ExportJobs
 from tap_marketo_bulk.exports import CreateIntent, ExportFile, ExportJob, ExportRequest
+from tap_marketo_bulk.reader import read_header
 from tap_marketo_bulk.recovery import JobRecovery
 from tap_marketo_bulk.spend import ExportSpend
 
@@ -55,6 +56,8 @@ class ExportRunner:
     clock: t.Callable[[], float] = time.monotonic
     export_budget_bytes: dataclasses.InitVar[int | None] = None
     _quota_stop: errors.MarketoError | None = None
+    #: When this run's first export began, in Marketo's time: no earlier run's job is newer.
+    _run_started: dt.datetime | None = None
 
     def __post_init__(self, temp_dir: str | None, export_budget_bytes: int | None) -> None:
         self.spend = ExportSpend(budget_bytes=export_budget_bytes)
@@ -76,9 +79,14 @@ class ExportRunner:
         quota twice. ``on_change`` gets the STATE entries of jobs in flight and of create
         intents whenever they change; a job leaves them only after the caller consumed its
         file. Jobs not yet consumed are cancelled when the caller stops early (an error, a
-        signal, or closing the generator), so they stop taking queue room.
+        signal, or closing the generator), so they stop taking queue room. The earlier run's
+        jobs that no request used are cancelled only when every request was served: a run that
+        stops early (a quota, a refused filter the caller retries with another) leaves them in
+        STATE for the attempt or run that follows.
         """
-        recovery = JobRecovery(self.jobs, known_jobs, intents, sleep=self.sleep)
+        if self._run_started is None:  # one cut-off for the whole run, in Marketo's time
+            self._run_started = self.client.marketo_now()
+        recovery = JobRecovery(self.jobs, known_jobs, intents, run_started=self._run_started, sleep=self.sleep)
         in_flight: collections.deque[ExportJob] = collections.deque()
         creating: list[CreateIntent] = []
 
@@ -90,26 +98,23 @@ class ExportRunner:
             jobs = [job.state_entry() for job in in_flight] + list(recovery.known.values())
             on_change(jobs, [intent.state_entry() for intent in creating] + list(recovery.intents.values()))
 
-        keep_created = keep_reusable = False
+        keep_created = served = False
         self._quota_stop = None
         try:
             yield from self._pipeline(iter(requests_in_order), in_flight, recovery, creating, changed)
+            served = True
         except QUOTA_ERRORS as exc:
             exc.args = (f"{exc.args[0]} {self.spend.usage()}",)
             # Jobs never queued cost nothing and STATE lists them: the next run, after the
             # quota resets, re-attaches to them.
             keep_created = True
             raise
-        except errors.UnsupportedFilter:
-            # The stream retries with another filter: the earlier run's jobs may be its own.
-            keep_reusable = True
-            raise
         finally:
             with interrupts.held():
                 for job in in_flight:
                     if not (keep_created and job.status == "Created"):
                         self.jobs.cancel(job)
-                if not keep_reusable and (recovery.known or recovery.intents):
+                if served and (recovery.known or recovery.intents):
                     recovery.cancel_leftovers()
                     changed()  # STATE without them
 
@@ -133,13 +138,15 @@ class ExportRunner:
                 if request is None:
                     exhausted = True
                     break
-                if not self.spend.within_budget(len(in_flight)):
-                    if not in_flight:
-                        raise self.spend.budget_reached(request)
-                    upcoming = itertools.chain([request], upcoming)
-                    break
                 with interrupts.held():
-                    job = recovery.attach(request)
+                    job = recovery.attach(request)  # re-using a job spends nothing new
+                    if job is None and not self.spend.within_budget(len(in_flight)):
+                        if not in_flight:
+                            if consumed:
+                                changed()  # the consumed job leaves STATE before the stop
+                            raise self.spend.budget_reached(request)
+                        upcoming = itertools.chain([request], upcoming)
+                        break
                     in_flight.append(job or recovery.create(request, creating, changed))
                     changed()
                     consumed = False
@@ -283,12 +290,12 @@ def _timeout_message(job: ExportJob, timeout: float) -> str:
 
 
 def _header_matches(export_file: ExportFile) -> bool:
-    """Whether a file's header holds exactly the requested fields (checked for adopted jobs,
+    """Whether a file's header holds exactly the request's columns (checked for adopted jobs,
     whose filter and fields Marketo's list does not show)."""
     if export_file.path is None:
         return True
-    delimiter = {"CSV": ",", "TSV": "\t", "SSV": " "}.get(export_file.file_format.upper(), ",")
-    with export_file.path.open("r", encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=delimiter), [])
-    wanted = export_file.request.body.get("columnHeaderNames") or {}
-    return sorted(header) == sorted(wanted.get(name, name) for name in export_file.request.body.get("fields", []))
+    try:
+        header = read_header(export_file.path, export_file.file_format)
+    except errors.MalformedExportFile:
+        return False
+    return sorted(header or []) == sorted(export_file.request.file_columns())

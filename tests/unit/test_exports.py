@@ -339,6 +339,33 @@ def test_export_budget_stops_before_a_job_that_would_exceed_it(requests_mock, ru
     assert create.call_count == 1
 
 
+def test_a_spent_budget_still_reattaches_and_keeps_the_earlier_runs_jobs(requests_mock, runner) -> None:
+    """Re-using a job spends nothing new, so the budget stops only before a new job; the
+    earlier run's job for a request not reached stays in STATE, not cancelled."""
+    runner.spend.budget_bytes = 1
+    runner.max_jobs_in_flight = 1
+    first, second = lead_request(Window.parse("2024-01-01T00:00:00Z..2024-02-01T00:00:00Z")), lead_request()
+    third = ExportRequest("leads", {"fields": ["id"], "format": "CSV"})
+    create = requests_mock.post(f"{BULK}/create.json", json=ok(exportId="new", status="Created"))
+    requests_mock.get(f"{BULK}/old/status.json", json=completed("old"))
+    requests_mock.get(f"{BULK}/old/file.json", content=CONTENT)
+    cancel = requests_mock.post(f"{BULK}/later/cancel.json", json=ok(exportId="later", status="Cancelled"))
+    later = {"key": third.key(), "exportId": "later", "entity": "leads"}
+    changes: list[list[str]] = []
+    consumed = []
+    with pytest.raises(errors.ExportBudgetReached):
+        for export_file in runner.run(
+            [first, second, third],
+            known_jobs=[{"key": first.key(), "exportId": "old", "entity": "leads"}, later],
+            on_change=lambda jobs, intents: changes.append([j["exportId"] for j in jobs]),
+        ):
+            consumed.append(export_file.export_id)
+    assert consumed == ["old"]
+    assert create.call_count == 0
+    assert cancel.call_count == 0
+    assert changes == [["old", "later"], ["later"]]
+
+
 def test_export_quota_error_says_what_this_run_spent_and_when_it_resets(requests_mock, runner) -> None:
     requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
     requests_mock.post(

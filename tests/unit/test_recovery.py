@@ -103,8 +103,9 @@ def intent_entry(request: ExportRequest, not_before: str, fmt: str = "CSV") -> d
     }
 
 
-def job_entry(request: ExportRequest, export_id: str) -> dict:
-    return {"exportId": export_id, "key": request.key(), "entity": "leads", "window": str(request.window)}
+def job_entry(request: ExportRequest, export_id: str, *, adopted: bool = False) -> dict:
+    entry = {"exportId": export_id, "key": request.key(), "entity": "leads", "window": str(request.window)}
+    return {**entry, "adopted": True} if adopted else entry
 
 
 def serve_job(requests_mock, export_id: str, data: bytes = CONTENT, records: int = 2) -> dict[str, t.Any]:
@@ -210,7 +211,7 @@ def test_the_one_unknown_created_job_of_an_intent_is_adopted(requests_mock, runn
     assert lost["enqueue"].call_count == 1  # never enqueued: the lost answer left it Created
     assert runner.spend.jobs_reattached == 1
     assert sum(runner.spend.jobs_created.values()) == 0
-    assert timeline.changes == [([job_entry(request, "lost")], []), ([], [])]
+    assert timeline.changes == [([job_entry(request, "lost", adopted=True)], []), ([], [])]
 
 
 def test_run_start_of_the_adoption_window_is_in_marketos_time(requests_mock, runner) -> None:
@@ -327,7 +328,7 @@ def test_a_lost_create_answer_adopts_the_job_it_created(requests_mock, runner) -
         ("state", [], [intent_entry(request, RUN_START)]),
         "POST /bulk/v1/leads/export/create.json",
         "GET /bulk/v1/leads/export.json",
-        ("state", [job_entry(request, "lost")], []),
+        ("state", [job_entry(request, "lost", adopted=True)], []),
     ]
     assert timeline.changes[-1] == ([], [])
 
@@ -353,7 +354,7 @@ def test_a_lost_create_answer_without_a_listed_job_creates_again(requests_mock, 
         "GET /bulk/v1/leads/export.json",
         "POST /bulk/v1/leads/export/create.json",
     ]
-    assert clock.sleeps[0] == 2.0
+    assert clock.sleeps[:2] == [1.0, 1.0]  # 2 s, in steps a stop request can end
     assert timeline.changes == [
         ([], [intent_entry(request, RUN_START)]),
         ([job_entry(request, "e2")], []),
@@ -380,7 +381,7 @@ def test_a_rate_limited_create_is_tried_again_without_the_list(requests_mock, ru
     assert files == ["e1"]
     assert create.call_count == 2
     assert pages.call_count == 0
-    assert clock.sleeps[0] == 2.0
+    assert clock.sleeps[:2] == [1.0, 1.0]  # 2 s, in steps a stop request can end
     assert timeline.http()[:2] == ["POST /bulk/v1/leads/export/create.json"] * 2
     assert timeline.changes == [
         ([], [intent_entry(request, RUN_START)]),
@@ -414,18 +415,16 @@ def test_an_adopted_job_with_other_columns_is_discarded_and_created_anew(request
     assert create.last_request.json() == request.body
     assert list(tmp_path.iterdir()) == []
     assert timeline.changes == [
-        ([job_entry(request, "lost")], []),
-        ([job_entry(request, "lost")], [intent_entry(request, RUN_START)]),
+        ([job_entry(request, "lost", adopted=True)], []),
+        ([job_entry(request, "lost", adopted=True)], [intent_entry(request, RUN_START)]),
         ([job_entry(request, "e1")], []),
         ([], []),
     ]
 
 
 def test_an_adopted_job_with_the_requested_columns_is_used(requests_mock, runner) -> None:
-    request = lead_request(
-        body={"fields": ["id", "email"], "columnHeaderNames": {"email": "Email Address"}, "format": "CSV"}
-    )
-    data = b"Email Address,id\na@example.com,1\n"
+    request = lead_request()
+    data = b"email,id\na@example.com,1\n"  # the requested columns, in another order
     create = requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
     requests_mock.get(LIST, json=listing(listed("lost", "2024-05-01T11:55:00Z")))
     serve_job(requests_mock, "lost", data, 1)
@@ -511,3 +510,43 @@ def test_entries_stay_until_the_run_ends_and_those_of_no_request_are_cancelled(r
         "POST /bulk/v1/activities/export/legacy/cancel.json",
         "POST /bulk/v1/program/members/export/legacy/cancel.json",
     ]
+
+
+# --- adopted jobs after a restart, and files with more columns than fields ----------------
+
+
+def test_a_job_adopted_before_a_restart_still_has_its_header_checked(requests_mock, runner) -> None:
+    """STATE says the job was adopted from the list: the next run checks its file too."""
+    request = lead_request()
+    create = requests_mock.post(f"{BULK}/create.json", json=ok(exportId="e1", status="Created"))
+    requests_mock.get(LIST, json=listing())
+    lost = serve_job(requests_mock, "lost", b"id,firstName\n1,Ann\n", 1)
+    serve_job(requests_mock, "e1")
+
+    files = [f.export_id for f in runner.run([request], known_jobs=[job_entry(request, "lost", adopted=True)])]
+
+    assert files == ["e1"]
+    assert lost["status"].call_count >= 1
+    assert create.call_count == 1
+
+
+def test_columns_beyond_the_fields_are_part_of_the_header_check(requests_mock, runner) -> None:
+    """A program member export by programIds leads with programId, which fields do not list."""
+    w = window(1)
+    body = {"fields": ["leadId", "updatedAt"], "format": "CSV", "filter": {"programIds": [1001]}}
+    request = ExportRequest("program/members", body, w, columns=("programId", "leadId", "updatedAt"))
+    members = f"{ROOT}/bulk/v1/program/members/export"
+    data = b"programId,leadId,updatedAt\n1001,7,2024-04-01T00:00:00Z\n"
+    create = requests_mock.post(f"{members}/create.json", json=ok(exportId="e1", status="Created"))
+    requests_mock.get(
+        f"{ROOT}/bulk/v1/program/members/export.json", json=listing(listed("lost", "2024-05-01T11:55:00Z"))
+    )
+    requests_mock.post(f"{members}/lost/enqueue.json", json=ok(exportId="lost", status="Queued"))
+    requests_mock.get(f"{members}/lost/status.json", json=completed("lost", data, 1))
+    requests_mock.get(f"{members}/lost/file.json", content=data)
+    intent = {**intent_entry(request, "2024-05-01T11:50:00Z"), "entity": "program/members"}
+
+    files = [(f.export_id, f.path.read_bytes()) for f in runner.run([request], intents=[intent])]
+
+    assert files == [("lost", data)]
+    assert create.call_count == 0

@@ -93,14 +93,19 @@ class ExportJobs:
             return False
         return True
 
-    def listed(self, entity: str, statuses: t.Iterable[str]) -> t.Iterator[dict[str, t.Any]]:
-        """This API user's jobs of ``entity`` in these statuses (Marketo lists the past 7 days)."""
+    def listed(self, entity: str, statuses: t.Iterable[str], *, retry: bool = True) -> t.Iterator[dict[str, t.Any]]:
+        """This API user's jobs of ``entity`` in these statuses (Marketo lists the past 7 days).
+
+        ``retry=False`` for a list only reported on (one try each page: no backoff delays the
+        end of a run that failed).
+        """
         token: str | None = None
+        statuses = ",".join(statuses)
         while True:
-            params: dict[str, t.Any] = {"status": ",".join(statuses), "batchSize": LIST_PAGE_SIZE}
+            params: dict[str, t.Any] = {"status": statuses, "batchSize": LIST_PAGE_SIZE}
             if token:
                 params["nextPageToken"] = token
-            envelope = self.client.get(f"/bulk/v1/{entity}/export.json", params)
+            envelope = self.client.request("GET", f"/bulk/v1/{entity}/export.json", retry=retry, params=params)
             yield from (job for job in envelope.get("result") or [] if isinstance(job, dict))
             token = envelope.get("nextPageToken")
             if not envelope.get("moreResult") or not token:

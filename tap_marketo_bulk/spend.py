@@ -95,17 +95,20 @@ def used_today_mb(completed: t.Iterable[t.Mapping[str, t.Any]], entity: str) -> 
 
 
 def run_summary(spend: ExportSpend, calls_made: int, used_today: float | None, daily_quota_mb: float) -> str:
-    """The end-of-run line: what the run spent, and what is left of the daily export quota."""
+    """The end-of-run line: what the run spent, and what is left of the daily export quota
+    (``used_today``: this API user's export MB today; not asked for when nothing was exported)."""
     created = sum(spend.jobs_created.values())
     per_entity = ", ".join(f"{entity} {count}" for entity, count in sorted(spend.jobs_created.items()))
-    left = (
-        f"at most {max(daily_quota_mb - used_today, 0.0):.1f} MB of the {daily_quota_mb:g} MB daily export quota "
-        f"left ({used_today:.1f} MB used today by this API user's jobs; other API users' jobs count too)"
-        if used_today is not None
-        else "today's export use could not be read"
-    )
-    return (
+    spent = (
         f"Run spent: {created} export jobs created{f' ({per_entity})' if per_entity else ''}, "
         f"{spend.jobs_reattached} re-attached, {spend.bytes_downloaded / 1_000_000:.1f} MB exported, "
-        f"{calls_made} API calls; {left}."
+        f"{calls_made} API calls"
+    )
+    if not (created or spend.jobs_reattached):
+        return f"{spent}."
+    if used_today is None:
+        return f"{spent}; today's export use could not be read."
+    return (
+        f"{spent}; at most {max(daily_quota_mb - used_today, 0.0):.1f} MB of the {daily_quota_mb:g} MB daily "
+        f"export quota left ({used_today:.1f} MB used today by this API user's jobs; other API users' jobs count too)."
     )

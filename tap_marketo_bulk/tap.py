@@ -16,6 +16,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_marketo_bulk import errors, interrupts
+from tap_marketo_bulk.exports import STANDARD_ENTITIES
 from tap_marketo_bulk.instance import MarketoInstance
 from tap_marketo_bulk.output import OrderedMsgSpecWriter
 from tap_marketo_bulk.settings import SETTINGS_SCHEMA, retired_settings, settings_problems
@@ -103,22 +104,26 @@ class TapMarketoBulk(Tap):
     def log_spend(self) -> None:
         """Jobs created and re-attached, MB exported, calls made, daily export quota left.
 
-        The quota left is read from Marketo's job lists of the entities this run exported
-        (this API user's Completed jobs since midnight US Central), a call or two each.
+        The quota left is read from Marketo's job lists (this API user's Completed jobs since
+        midnight US Central) of leads, activities, program members and whatever else this run
+        exported: a call or two each, one try each, not counted in the calls reported. A run
+        that exported nothing (a REST-only selection, or one that failed first) says so
+        without asking.
         """
         marketo = self.marketo
-        if "exports" not in vars(marketo):  # nothing was exported: no job, no quota spent
-            return
         spend = marketo.exports.spend
-        entities = sorted(
-            {*spend.jobs_created, *spend.entities_reattached} | {"leads", "activities", "program/members"}
-        )
-        used: float | None = 0.0
-        for entity in entities:
-            mb = used_today_mb(marketo.exports.jobs.listed(entity, ["Completed"]), entity)
-            used = None if mb is None or used is None else used + mb
+        calls = marketo.client.calls_made
+        used: float | None = None
+        if spend.jobs_created or spend.jobs_reattached:
+            used = 0.0
+            for entity in sorted({*spend.jobs_created, *spend.entities_reattached, *STANDARD_ENTITIES}):
+                mb = used_today_mb(marketo.exports.jobs.listed(entity, ["Completed"], retry=False), entity)
+                if mb is None:
+                    used = None
+                    break
+                used += mb
         quota = float(self.config.get("export_daily_quota_mb") or 500)
-        self.logger.info(run_summary(spend, marketo.client.calls_made, used, quota))
+        self.logger.info(run_summary(spend, calls, used, quota))
 
     # --- command line -----------------------------------------------------------------
 

@@ -336,3 +336,13 @@ def typed_fields(
         properties[field["name"]] = json_schema(field["dataType"], singer_decimal=singer_decimal)
         converters[field["name"]] = converter(field["dataType"], singer_decimal=singer_decimal)
     return properties, converters
+
+
+def exportable_fields(describe_fields: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """``{name, dataType}`` of the describe fields a bulk export may ask for (named, not formula)."""
+    fields = []
+    for field in describe_fields:
+        data_type = str(field.get("dataType") or "string")
+        if field.get("name") and is_exportable(data_type):
+            fields.append({"name": str(field["name"]), "dataType": data_type})
+    return fields

@@ -281,7 +281,7 @@ class ActivityFeed:
             # Members whose bookmark this window reaches.
             targets = [s for s in members if window.end > starts[s.name]]
             since = {s.name: format_timestamp(starts[s.name]) for s in targets if starts[s.name] > window.start}
-            # The fast path needs every member on it: rows may be written by other processes.
+            # The fast path needs every member on it: the feed writes their records itself.
             fast = caller._lines is not None and all(s.fast_path() for s in targets)
             for stream in targets:
                 if fast and stream._lines is None:

@@ -1,7 +1,7 @@
 """The shared bulk-export stream: windows, export jobs, typed rows, per-window checkpoints.
 
-Every bulk entity (leads, activities, program members) reads the same way: plan windows from
-the bookmark, ask the run's :class:`~tap_marketo_bulk.exports.ExportRunner` for one or more
+Every bulk entity (leads, activities, program members, custom objects) reads the same way: plan
+windows from the bookmark, ask the run's :class:`~tap_marketo_bulk.runner.ExportRunner` for one or more
 export files per window, parse them with converters built once per column, and write STATE as
 soon as a window's last record is out. Entity files only say how to build the export requests.
 """
@@ -52,8 +52,12 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
     the record path lives apart in :class:`~tap_marketo_bulk.streams.record_path.FastRecordPath`.
     """
 
-    #: Bulk path segment: ``leads``, ``activities`` or ``program/members``.
-    entity: t.ClassVar[str]
+    #: Bulk path segment: ``leads``, ``activities``, ``program/members`` or, per object,
+    #: ``customobjects/<apiName>``.
+    entity: str
+    #: False once Marketo refused the stream's incremental filter (1035): then a run exports
+    #: everything in one sweep (streams that can fall back that way set it).
+    incremental: bool = True
 
     def __init__(
         self,
@@ -84,9 +88,16 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         return None
 
     def plan(self, context: t.Mapping | None) -> list[Window | None]:
-        """Windows from the bookmark (or ``start_date``) to ``end_date`` (or now)."""
+        """Windows from the bookmark (or ``start_date``) to ``end_date`` (or now); one sweep
+        without a window once Marketo refused the incremental filter."""
+        if not self.incremental:
+            return [None]
         start = self.get_starting_timestamp(context)
         return list(self.windows_between(start))
+
+    def sweep_done(self) -> None:
+        """A sweep exported everything up to the run's range end: move the bookmark there."""
+        self.checkpoint(Window(self.start_date(), self.marketo.range_end))
 
     # --- shared machinery ---------------------------------------------------------------
 
@@ -294,8 +305,8 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         return (column, window.end_at) if column and window else None
 
     def file_converters(self, export_file: ExportFile) -> dict[str, Converter]:
-        """Converters for the columns the export file carries (its ``fields``)."""
-        return self.converters_for(export_file.request.body["fields"])
+        """Converters for the columns the export file carries."""
+        return self.converters_for(export_file.request.file_columns())
 
     def checkpoint(self, window: Window) -> None:
         """Write STATE with the bookmark at the end of a fully emitted window."""

@@ -16,7 +16,7 @@ import typing as t
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
 from tap_marketo_bulk.streams.base import BulkExportStream, snake_case
-from tap_marketo_bulk.types import is_exportable, typed_fields
+from tap_marketo_bulk.types import exportable_fields, typed_fields
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:
@@ -26,8 +26,6 @@ if t.TYPE_CHECKING:
 
 #: Custom object states whose approved version can be exported (absent: approved, as listed).
 APPROVED_STATES = frozenset({"approved", "approvedWithDraft"})
-#: The list filters a full sweep may use (Bulk Custom Object Extract's filters besides updatedAt).
-SWEEP_FILTERS = ("staticListId", "staticListName", "smartListId", "smartListName")
 
 
 class CustomObjectStream(BulkExportStream):
@@ -38,23 +36,19 @@ class CustomObjectStream(BulkExportStream):
         self.entity = f"customobjects/{api_name}"
         self.api_name = api_name
         super().__init__(tap, marketo, **kwargs)
-        #: False once Marketo answered 1035 for the updatedAt filter: a sweep over a list.
-        self.incremental = True
 
     def boundary_column(self) -> str | None:
         """Rows stamped at a window's end belong to the next window."""
         return "updatedAt" if self.incremental else None
 
-    def plan(self, context: t.Mapping | None) -> list[Window | None]:
-        """updatedAt windows from the bookmark, or one sweep without the filter."""
-        return super().plan(context) if self.incremental else [None]
-
     def export_requests(self, windows: t.Sequence[Window | None]) -> t.Iterator[ExportRequest]:
         """One job per window with the selected fields."""
         fields = self.selected_fields(always=["updatedAt"])
+        sweep_list = {
+            k: v for k, v in (self.config.get("custom_object_sweep_list") or {}).items() if v not in (None, "")
+        }
         for window in windows:
-            list_filter = self.config.get("custom_object_sweep_list") or {}
-            object_filter = {"updatedAt": window.as_filter()} if window else dict(list_filter)
+            object_filter = {"updatedAt": window.as_filter()} if window else sweep_list
             body = {"fields": fields, "format": "CSV", "filter": object_filter}
             yield ExportRequest(self.entity, body, window, label="" if window else "sweep")
 
@@ -88,7 +82,7 @@ class CustomObjectStream(BulkExportStream):
                 "too (1035); name a list by another filter (static lists: staticListId or staticListName)."
             )
             raise errors.UnsupportedFilter(msg, code="1035") from None
-        self.checkpoint(Window(self.start_date(), self.marketo.range_end))
+        self.sweep_done()
 
 
 def custom_object_streams(tap: Tap, marketo: MarketoInstance) -> list[CustomObjectStream]:
@@ -96,7 +90,20 @@ def custom_object_streams(tap: Tap, marketo: MarketoInstance) -> list[CustomObje
     wanted = tap.config.get("custom_objects")
     if wanted is not None and not wanted:
         return []
-    listed = {str(o["name"]): o for o in marketo.client.get("/rest/v1/customobjects.json").get("result") or []}
+    try:
+        envelope = marketo.client.get("/rest/v1/customobjects.json")
+    except errors.AccessDenied:
+        if wanted:
+            raise
+        # Not asked for by name: an API user without custom object permission still gets
+        # every other stream.
+        tap.logger.warning(
+            "Custom objects not exported: the API user may not list them (603); give its role "
+            "Read-Only Custom Object to export them, or set custom_objects to [] to skip this call."
+        )
+        return []
+    listed = {str(o["name"]): o for o in envelope.get("result") or []}
+    wanted = list(dict.fromkeys(wanted)) if wanted else None
     if wanted:
         unknown = sorted(set(wanted) - set(listed))
         if unknown:
@@ -107,18 +114,25 @@ def custom_object_streams(tap: Tap, marketo: MarketoInstance) -> list[CustomObje
             raise errors.ConfigError(msg)
     streams: list[CustomObjectStream] = []
     skipped: list[str] = []
+    used: set[str] = set()
     for api_name in wanted or sorted(listed):
-        stream, why = _stream(tap, marketo, listed[api_name])
+        name = f"custom_object_{snake_case(api_name)}"
+        if name in used:  # myCar_c and my_car_c: the same snake case
+            name = f"{name}_{len(used) + 1}"
+        stream, why = _stream(tap, marketo, listed[api_name], name)
         if stream is None:
             skipped.append(f"{api_name} ({why})")
         else:
+            used.add(name)
             streams.append(stream)
     if skipped:
         tap.logger.warning("Custom objects not exported: %s.", "; ".join(skipped))
     return streams
 
 
-def _stream(tap: Tap, marketo: MarketoInstance, listed: t.Mapping[str, t.Any]) -> tuple[CustomObjectStream | None, str]:
+def _stream(
+    tap: Tap, marketo: MarketoInstance, listed: t.Mapping[str, t.Any], name: str
+) -> tuple[CustomObjectStream | None, str]:
     """The object's stream, or None and why it cannot be bulk exported."""
     api_name = str(listed["name"])
     state = listed.get("state")
@@ -135,11 +149,7 @@ def _stream(tap: Tap, marketo: MarketoInstance, listed: t.Mapping[str, t.Any]) -
     except errors.InvalidRequest as exc:
         return None, f"Marketo cannot describe it: {exc}"
     describe = (envelope.get("result") or [{}])[0]
-    fields = [
-        {"name": str(f["name"]), "dataType": str(f.get("dataType") or "string")}
-        for f in describe.get("fields") or []
-        if f.get("name") and is_exportable(str(f.get("dataType") or "string"))
-    ]
+    fields = exportable_fields(describe.get("fields") or [])
     names = {field["name"] for field in fields}
     id_field = describe.get("idField") or listed.get("idField")
     keys = (
@@ -154,7 +164,7 @@ def _stream(tap: Tap, marketo: MarketoInstance, listed: t.Mapping[str, t.Any]) -
         tap,
         marketo,
         api_name,
-        name=f"custom_object_{snake_case(api_name)}",
+        name=name,
         schema={"type": "object", "properties": properties},
         converters=converters,
         primary_keys=keys,

@@ -6,7 +6,7 @@ import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
-from tap_marketo_bulk.streams.base import JOBS_KEY, BulkExportStream
+from tap_marketo_bulk.streams.base import INTENTS_KEY, JOBS_KEY, BulkExportStream
 from tap_marketo_bulk.types import typed_fields
 from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
 
@@ -51,7 +51,11 @@ class LeadsStream(BulkExportStream):
         """From the bookmark for updatedAt; for createdAt the whole history, resuming a pass
         an earlier run left unfinished."""
         state = self.stream_state
-        if self._may_fall_back and state.get(FILTER_KEY) == "createdAt" and (SWEEP_KEY in state or JOBS_KEY in state):
+        if (
+            self._may_fall_back
+            and state.get(FILTER_KEY) == "createdAt"
+            and any(key in state for key in (SWEEP_KEY, JOBS_KEY, INTENTS_KEY))
+        ):
             self.logger.info("Continuing the createdAt pass over the lead history an earlier run began.")
             self.filter_type = "createdAt"
             self._may_fall_back = False

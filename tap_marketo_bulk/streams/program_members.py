@@ -13,14 +13,13 @@ import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports import ExportRequest
-from tap_marketo_bulk.streams.base import JOBS_KEY, BulkExportStream
-from tap_marketo_bulk.types import converter, is_exportable, json_schema, typed_fields
+from tap_marketo_bulk.streams.base import INTENTS_KEY, JOBS_KEY, BulkExportStream
+from tap_marketo_bulk.types import converter, exportable_fields, json_schema, typed_fields
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
 
-    from tap_marketo_bulk.exports import ExportFile
     from tap_marketo_bulk.instance import MarketoInstance
 
 #: Marketo's limit of program ids per ``programIds`` filter.
@@ -44,11 +43,6 @@ class ProgramMembersStream(BulkExportStream):
     """Program memberships with their standard, custom and chosen lead fields."""
 
     entity = "program/members"
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: False once Marketo answered 1035 for the updatedAt filter.
-        self.incremental = True
 
     @functools.cached_property
     def program_ids(self) -> list[int]:
@@ -83,12 +77,6 @@ class ProgramMembersStream(BulkExportStream):
         """Rows stamped at a window's end belong to the next window."""
         return self.replication_key if self.incremental else None
 
-    def plan(self, context: t.Mapping | None) -> list[Window | None]:
-        """Windows on updatedAt, or one sweep over everything when the filter is missing."""
-        if not self.incremental:
-            return [None]
-        return super().plan(context)
-
     def export_fields(self) -> list[str]:
         """Selected fields; ``programId`` comes as the file's leading column anyway."""
         return [name for name in self.selected_fields() if name != "programId"]
@@ -109,11 +97,8 @@ class ProgramMembersStream(BulkExportStream):
                     body_filter[self.replication_key or "updatedAt"] = window.as_filter()
                 body = {"fields": fields, "format": "CSV", "filter": body_filter}
                 label = f"programs {group[0]}..{group[-1]}"
-                yield ExportRequest(self.entity, body, window, label)
-
-    def file_converters(self, export_file: ExportFile) -> dict[str, t.Callable[[str], t.Any]]:
-        """The ``programIds`` filter adds a leading ``programId`` column to the file."""
-        return self.converters_for(["programId", *export_file.request.body["fields"]])
+                # The programIds filter adds a leading programId column to the file.
+                yield ExportRequest(self.entity, body, window, label, columns=("programId", *fields))
 
     def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
         """Incremental when possible; on 1035 a sweep over all memberships, resumable."""
@@ -121,7 +106,7 @@ class ProgramMembersStream(BulkExportStream):
             self.logger.info("No programs to export members of.")
             return
         state = self.stream_state
-        if state.get(INCREMENTAL_KEY) is False and (SWEEP_KEY in state or JOBS_KEY in state):
+        if state.get(INCREMENTAL_KEY) is False and any(key in state for key in (SWEEP_KEY, JOBS_KEY, INTENTS_KEY)):
             self.logger.info("Continuing the sweep over program memberships an earlier run began.")
             self.incremental = False
         try:
@@ -151,8 +136,8 @@ class ProgramMembersStream(BulkExportStream):
                 state[SWEEP_KEY] = export_file.request.body["filter"]["programIds"][-1]
                 self.state_manager.is_flushed = False
                 self.write_state()
-        state.pop(SWEEP_KEY, None)  # the sweep is complete
-        self.checkpoint(Window(self.start_date(), self.marketo.range_end))
+        state.pop(SWEEP_KEY, None)
+        self.sweep_done()
 
     def _explain(self, exc: errors.InvalidRequest) -> errors.ConfigError:
         """Marketo refused a filter value (1003): name the settings that feed it."""
@@ -168,11 +153,7 @@ def program_members_stream(tap: Tap, marketo: MarketoInstance) -> ProgramMembers
     fields ``program_member_lead_fields`` names; settings naming unknown things fail here."""
     envelope = marketo.client.get("/rest/v1/programs/members/describe.json")
     describe = (envelope.get("result") or [{}])[0]
-    member_fields = [
-        {"name": f["name"], "dataType": str(f.get("dataType", "string"))}
-        for f in describe.get("fields") or []
-        if f.get("name") and is_exportable(str(f.get("dataType", "string")))
-    ]
+    member_fields = exportable_fields(describe.get("fields") or [])
     singer_decimal = bool(tap.config.get("use_singer_decimal"))
     properties, converters = typed_fields(member_fields, singer_decimal=singer_decimal)
     lead_by_name = {field["name"]: field for field in marketo.lead_fields}

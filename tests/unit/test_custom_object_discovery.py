@@ -1,0 +1,90 @@
+"""Custom object discovery against mocked describe endpoints (requests-mock)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.tap import TapMarketoBulk
+
+ROOT = "https://mkto.example.com"
+LEAD_FIELDS = [
+    {"id": 1, "dataType": "integer", "rest": {"name": "id"}},
+    {"id": 2, "dataType": "datetime", "rest": {"name": "createdAt"}},
+    {"id": 3, "dataType": "datetime", "rest": {"name": "updatedAt"}},
+]
+LEAD_LINK = [{"field": "leadId", "type": "child", "relatedTo": {"name": "Lead", "field": "id"}}]
+FIELDS = [
+    {"name": "marketoGUID", "dataType": "string"},
+    {"name": "leadId", "dataType": "integer"},
+    {"name": "updatedAt", "dataType": "datetime"},
+]
+
+
+def ok(*result: dict) -> dict:
+    return {"requestId": "r", "success": True, "result": list(result)}
+
+
+def denied() -> dict:
+    return {"requestId": "r", "success": False, "errors": [{"code": "603", "message": "Access denied"}]}
+
+
+@pytest.fixture
+def marketo(requests_mock):
+    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
+    requests_mock.get(f"{ROOT}/rest/v1/leads/describe.json", json=ok(*LEAD_FIELDS))
+    requests_mock.get(f"{ROOT}/rest/v1/activities/types.json", json=ok())
+    requests_mock.get(f"{ROOT}/rest/v1/programs/members/describe.json", json=ok({"fields": []}))
+    return requests_mock
+
+
+def tap(**config) -> TapMarketoBulk:
+    base = {"client_id": "id", "client_secret": "secret", "base_url": ROOT, "start_date": "2024-01-01T00:00:00Z"}
+    return TapMarketoBulk(config={**base, **config}, validate_config=True)
+
+
+def custom_streams(streams) -> dict[str, list[str]]:
+    return {s.name: s.primary_keys for s in streams if s.name.startswith("custom_object_")}
+
+
+def test_an_api_user_who_may_not_list_custom_objects_still_gets_every_other_stream(marketo, caplog):
+    marketo.get(f"{ROOT}/rest/v1/customobjects.json", json=denied())
+    with caplog.at_level(logging.WARNING):
+        streams = list(tap().streams.values())
+    assert custom_streams(streams) == {}
+    assert {s.name for s in streams} == {
+        "leads",
+        "activity_types",
+        "activities",
+        "deleted_leads",
+        "programs",
+        "program_members",
+    }
+    [warning] = [r.getMessage() for r in caplog.records if "Custom objects not exported" in r.getMessage()]
+    assert "Read-Only Custom Object" in warning and "custom_objects to []" in warning
+
+
+def test_named_custom_objects_the_user_may_not_list_stop_discovery(marketo):
+    marketo.get(f"{ROOT}/rest/v1/customobjects.json", json=denied())
+    with pytest.raises(errors.AccessDenied):
+        tap(custom_objects=["car_c"])
+
+
+def test_names_of_the_same_snake_case_get_distinct_streams_and_repeats_count_once(marketo):
+    objects = [{"name": name, "idField": "marketoGUID", "relationships": LEAD_LINK} for name in ("myCar_c", "my_car_c")]
+    marketo.get(f"{ROOT}/rest/v1/customobjects.json", json=ok(*objects))
+    for name in ("myCar_c", "my_car_c"):
+        marketo.get(
+            f"{ROOT}/rest/v1/customobjects/{name}/describe.json", json=ok({"idField": "marketoGUID", "fields": FIELDS})
+        )
+
+    streams = list(tap(custom_objects=["myCar_c", "my_car_c", "myCar_c"]).streams.values())
+
+    assert custom_streams(streams) == {
+        "custom_object_my_car_c": ["marketoGUID"],
+        "custom_object_my_car_c_2": ["marketoGUID"],
+    }
+    entities = sorted(s.entity for s in streams if s.name.startswith("custom_object_"))
+    assert entities == ["customobjects/myCar_c", "customobjects/my_car_c"]

@@ -52,9 +52,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tap_marketo_bulk.client import MarketoClient
-from tap_marketo_bulk.exports import ExportRequest
-from tap_marketo_bulk.runner import ExportRunner
+from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.exports.runner import ExportRunner
+from tap_marketo_bulk.marketo.client import MarketoClient
 from tap_marketo_bulk.sandbox import files as sandbox_files
 from tap_marketo_bulk.sandbox import jobs as sandbox_jobs
 from tap_marketo_bulk.sandbox.app import SandboxServer

@@ -13,10 +13,10 @@ import datetime as dt
 import functools
 import typing as t
 
-from tap_marketo_bulk import batches
-from tap_marketo_bulk.client import MarketoClient
-from tap_marketo_bulk.runner import ExportRunner
-from tap_marketo_bulk.types import is_exportable
+from tap_marketo_bulk.exports.runner import ExportRunner
+from tap_marketo_bulk.marketo.client import MarketoClient
+from tap_marketo_bulk.records import batches
+from tap_marketo_bulk.records.types import is_exportable
 from tap_marketo_bulk.windows import parse_timestamp, to_utc
 
 if t.TYPE_CHECKING:

@@ -11,8 +11,9 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_marketo_bulk import batches, errors
-from tap_marketo_bulk.client import normalize_base_url
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.marketo.client import normalize_base_url
+from tap_marketo_bulk.records import batches
 from tap_marketo_bulk.windows import parse_timestamp
 
 SETTINGS_SCHEMA = th.PropertiesList(

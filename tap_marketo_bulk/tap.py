@@ -16,11 +16,11 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_marketo_bulk import errors, interrupts
-from tap_marketo_bulk.exports import STANDARD_ENTITIES
+from tap_marketo_bulk.exports.model import STANDARD_ENTITIES
+from tap_marketo_bulk.exports.spend import run_summary, used_today_mb
 from tap_marketo_bulk.instance import MarketoInstance
-from tap_marketo_bulk.output import OrderedMsgSpecWriter
+from tap_marketo_bulk.records.output import OrderedMsgSpecWriter
 from tap_marketo_bulk.settings import SETTINGS_SCHEMA, retired_settings, settings_problems
-from tap_marketo_bulk.spend import run_summary, used_today_mb
 from tap_marketo_bulk.streams.activities import activity_streams
 from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
@@ -42,7 +42,7 @@ class TapMarketoBulk(Tap):
     dynamic_catalog = True
     #: msgspec encoding, and RECORD lines of the fast path always written before STATE.
     message_writer_class = OrderedMsgSpecWriter
-    #: The SDK's defaults. BATCH output of bulk streams is ours (tap_marketo_bulk.batches): the
+    #: The SDK's defaults. BATCH output of bulk streams is ours (tap_marketo_bulk.records.batches): the
     #: SDK's batch path gathers records apart from our per-window checkpoints.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,

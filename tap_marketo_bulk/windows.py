@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import typing as t
-
-from tap_marketo_bulk.types import parse_marketo_datetime
 
 UTC = dt.timezone.utc
 
@@ -96,3 +95,35 @@ def plan_windows(start: dt.datetime, end: dt.datetime, days: int, cuts: t.Iterab
         windows.append(Window(cursor, upper))
         cursor = upper
     return windows
+
+
+# Everything else we accept: optional fraction, ``Z``, an offset (``+HH:MM`` or ``+HHMM``), or
+# both as in Marketo's asset API (``2015-11-18T15:25:35Z+0000``; the offset wins). No zone at
+# all is read as UTC, the zone Marketo uses everywhere. Written without fromisoformat because
+# Python 3.10 does not accept ``Z`` there.
+_DATETIME_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(Z)?(?:([+-])([0-9]{2}):?([0-9]{2}))?"
+)
+
+
+def parse_marketo_datetime(value: str) -> dt.datetime:
+    """Parse any datetime form Marketo writes into an aware UTC :class:`datetime.datetime`.
+
+    Accepts ``2022-02-13T14:06:20Z``, ``2017-01-21T11:47:30-08:00``, ``...+0000``, the asset
+    API's ``2015-11-18T15:25:35Z+0000`` and fractional seconds; raises ValueError otherwise.
+    """
+    match = _DATETIME_RE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
+    microsecond = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    tz = UTC
+    if sign:
+        offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
+        if offset >= dt.timedelta(hours=24):
+            raise ValueError(f"offset out of range: {value!r}")
+        if offset:
+            tz = dt.timezone(-offset if sign == "-" else offset)
+    parsed = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), microsecond, tz)
+    return parsed.astimezone(UTC)

@@ -18,9 +18,9 @@ import typing as t
 import msgspec
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.records.types import converter, json_schema
 from tap_marketo_bulk.streams.base import BulkExportStream, snake_case
-from tap_marketo_bulk.types import converter, json_schema
 from tap_marketo_bulk.windows import format_timestamp
 
 if t.TYPE_CHECKING:

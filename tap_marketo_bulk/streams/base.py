@@ -1,7 +1,7 @@
 """The shared bulk-export stream: windows, export jobs, typed rows, per-window checkpoints.
 
 Every bulk entity (leads, activities, program members, custom objects) reads the same way: plan
-windows from the bookmark, ask the run's :class:`~tap_marketo_bulk.runner.ExportRunner` for one or more
+windows from the bookmark, ask the run's :class:`~tap_marketo_bulk.exports.runner.ExportRunner` for one or more
 export files per window, parse them with converters built once per column, and write STATE as
 soon as a window's last record is out. Entity files only say how to build the export requests.
 """
@@ -15,15 +15,15 @@ import re
 import time
 import typing as t
 
-from tap_marketo_bulk import output
-from tap_marketo_bulk.reader import ExportReader, read_export
+from tap_marketo_bulk.records import output
+from tap_marketo_bulk.records.reader import ExportReader, read_export
 from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
 
-    from tap_marketo_bulk.exports import ExportFile, ExportRequest
+    from tap_marketo_bulk.exports.model import ExportFile, ExportRequest
     from tap_marketo_bulk.instance import MarketoInstance
 
 Converter = t.Callable[[str], t.Any]
@@ -31,7 +31,7 @@ Converter = t.Callable[[str], t.Any]
 Route = t.Callable[[dict], "dict | None"]
 #: Key of a stream's STATE listing its export jobs in flight (export id and request key).
 JOBS_KEY = "jobs_in_flight"
-#: Key of a stream's STATE listing the job it is creating (see :mod:`tap_marketo_bulk.recovery`).
+#: Key of a stream's STATE listing the job it is creating (see :mod:`tap_marketo_bulk.exports.recovery`).
 INTENTS_KEY = "jobs_being_created"
 
 

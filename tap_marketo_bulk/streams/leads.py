@@ -5,9 +5,9 @@ from __future__ import annotations
 import typing as t
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.records.types import typed_fields
 from tap_marketo_bulk.streams.base import INTENTS_KEY, JOBS_KEY, BulkExportStream
-from tap_marketo_bulk.types import typed_fields
 from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:

@@ -12,9 +12,9 @@ import functools
 import typing as t
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.records.types import converter, exportable_fields, json_schema, typed_fields
 from tap_marketo_bulk.streams.base import INTENTS_KEY, JOBS_KEY, BulkExportStream
-from tap_marketo_bulk.types import converter, exportable_fields, json_schema, typed_fields
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:

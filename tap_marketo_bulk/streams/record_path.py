@@ -2,7 +2,7 @@
 
 The SDK builds a message per record, walks every key for deselected properties and calls the
 stream maps; for a bulk stream whose stream map is the identity none of that changes a byte
-of output, so the records of each verified file go to one :class:`~tap_marketo_bulk.output.Writer`
+of output, so the records of each verified file go to one :class:`~tap_marketo_bulk.records.output.Writer`
 instead, and STATE still goes through the SDK at each window's end, in order. The SDK's record
 loop is kept whenever stream maps, flattening or ``--test`` need it.
 
@@ -19,9 +19,9 @@ from singer_sdk import singerlib as singer
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_marketo_bulk import output
-from tap_marketo_bulk.batches import BatchFiles
-from tap_marketo_bulk.output import RecordLines
+from tap_marketo_bulk.records import output
+from tap_marketo_bulk.records.batches import BatchFiles
+from tap_marketo_bulk.records.output import RecordLines
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.instance import MarketoInstance
@@ -114,7 +114,7 @@ class FastRecordPath(Stream):
         """BATCH output (``batch_config``): :meth:`sync_fast` with batch files.
 
         Not the SDK's batch path, which gathers records apart from our per-window checkpoints
-        (see :mod:`tap_marketo_bulk.batches`). Without the fast path (stream maps,
+        (see :mod:`tap_marketo_bulk.records.batches`). Without the fast path (stream maps,
         flattening) the stream writes RECORD messages instead, and says so.
         """
         del batch_config  # read by record_lines()

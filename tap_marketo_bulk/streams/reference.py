@@ -1,7 +1,7 @@
 """REST reference streams: activity types, programs and deleted leads.
 
 These are small, so they use Marketo's plain REST endpoints through the run's one
-:class:`~tap_marketo_bulk.client.MarketoClient` (shared rate limit and token), not bulk jobs.
+:class:`~tap_marketo_bulk.marketo.client.MarketoClient` (shared rate limit and token), not bulk jobs.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.types import parse_marketo_datetime
-from tap_marketo_bulk.windows import format_timestamp
+from tap_marketo_bulk.windows import format_timestamp, parse_marketo_datetime
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tap_marketo_bulk.client import MarketoClient
-from tap_marketo_bulk.runner import ExportRunner
+from tap_marketo_bulk.exports.runner import ExportRunner
+from tap_marketo_bulk.marketo.client import MarketoClient
 
 from .bulk_mocks import ROOT, Clock
 

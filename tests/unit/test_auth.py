@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.auth import TOKEN_EXPIRY_MARGIN_SECONDS, AccessToken, RedactSecrets
+from tap_marketo_bulk.marketo.auth import TOKEN_EXPIRY_MARGIN_SECONDS, AccessToken, RedactSecrets
 
 ROOT = "https://123-ABC-456.mktorest.com"
 TOKEN_URL = f"{ROOT}/identity/oauth/token"

@@ -10,7 +10,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tap_marketo_bulk import batches, errors, output
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.records import batches, output
 
 
 def config(tmp_path: Path, **overrides: object) -> dict:

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.client import MarketoClient, normalize_base_url
+from tap_marketo_bulk.marketo.client import MarketoClient, normalize_base_url
 
 ROOT = "https://123-ABC-456.mktorest.com"
 TOKEN_URL = f"{ROOT}/identity/oauth/token"

@@ -9,8 +9,9 @@ import os
 import pytest
 import urllib3
 
-from tap_marketo_bulk import downloads, errors
-from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.exports import downloads
+from tap_marketo_bulk.exports.model import ExportRequest
 from tap_marketo_bulk.windows import Window
 
 from .bulk_mocks import BULK, CONTENT, completed, ok

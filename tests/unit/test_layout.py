@@ -1,4 +1,9 @@
-"""The package's shape: no import cycle, no class longer than about 200 lines without a reason.
+"""The package's shape: wings whose calls go one way, no import cycle, no overlong class.
+
+The data's path is the folder listing: ``marketo/`` (HTTP to Marketo), ``exports/`` (the bulk
+job lifecycle), ``records/`` (file to Singer messages) and ``streams/``, with the modules the
+whole tap uses at the top. Calls go down that path only: streams -> exports -> marketo, and
+streams -> records; the records and marketo wings never import streams or exports.
 
 Imports under ``if TYPE_CHECKING:`` count too: a cycle there is still a circle a reader must
 untangle, and it becomes a real one the day an annotation is evaluated.
@@ -13,6 +18,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "tap_marketo_bulk"
 #: Classes longer than this must say in their docstring why they are not split.
 MAX_CLASS_LINES = 200
 REASON = "Why this class is long:"
+#: Each wing and the wings it may import (besides the shared top-level modules below).
+WINGS: dict[str, set[str]] = {
+    "marketo": set(),
+    "records": set(),
+    "exports": {"marketo", "records"},
+    "streams": {"marketo", "exports", "records"},
+    "sandbox": set(),  # a Marketo look-alike: it shares no code with the tap
+}
+#: Top-level modules every wing may use; they import no wing and none of the modules below.
+SHARED = {"errors", "interrupts", "windows", "sdk_private"}
+#: Top-level modules that put the tap together: they may import any wing.
+ASSEMBLY = {"tap", "cli", "instance", "settings"}
+#: The top of the package holds no more modules than this (``__init__`` not counted).
+MAX_TOP_LEVEL_MODULES = 8
 
 
 def _module_name(path: Path) -> str:
@@ -97,3 +116,62 @@ def test_long_classes_say_why():
                 if lines > MAX_CLASS_LINES and REASON not in (ast.get_docstring(node) or ""):
                     long_without_reason.append(f"{path.relative_to(PACKAGE)}:{node.name} ({lines} lines)")
     assert long_without_reason == []
+
+
+def _part(module: str) -> str:
+    """The wing (``marketo``, ...) or top-level module (``tap``, ...) a module belongs to."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _wrong_way(graph: dict[str, set[str]]) -> list[str]:
+    """Imports against the wings' direction, as ``importer -> imported``."""
+    wrong = []
+    for importer, targets in graph.items():
+        source = _part(importer)
+        for target in targets:
+            goal = _part(target)
+            if goal in (source, "__init__"):  # the package itself: ``from tap_marketo_bulk import errors``
+                continue
+            if source in WINGS:
+                allowed = WINGS[source] | (SHARED if source != "sandbox" else set())
+                allowed |= {"instance"} if source == "streams" else set()
+            elif source in SHARED:
+                allowed = SHARED
+            else:
+                allowed = set(WINGS) - {"sandbox"} | SHARED | ASSEMBLY
+            if goal not in allowed:
+                wrong.append(f"{importer} -> {target}")
+    return sorted(wrong)
+
+
+def test_the_direction_checker_finds_a_wrong_way_import():
+    graph = {
+        "tap_marketo_bulk.records.reader": {"tap_marketo_bulk.exports.model", "tap_marketo_bulk.errors"},
+        "tap_marketo_bulk.marketo.client": {"tap_marketo_bulk.streams.base"},
+        "tap_marketo_bulk.exports.runner": {"tap_marketo_bulk.marketo.client", "tap_marketo_bulk.records.reader"},
+        "tap_marketo_bulk.windows": {"tap_marketo_bulk.records.types"},
+        "tap_marketo_bulk.exports.spend": {"tap_marketo_bulk.instance"},
+        "tap_marketo_bulk.streams.leads": {"tap_marketo_bulk.instance", "tap_marketo_bulk.exports.model"},
+        "tap_marketo_bulk.sandbox.server": {"tap_marketo_bulk.errors"},
+    }
+    assert _wrong_way(graph) == [
+        "tap_marketo_bulk.exports.spend -> tap_marketo_bulk.instance",
+        "tap_marketo_bulk.marketo.client -> tap_marketo_bulk.streams.base",
+        "tap_marketo_bulk.records.reader -> tap_marketo_bulk.exports.model",
+        "tap_marketo_bulk.sandbox.server -> tap_marketo_bulk.errors",
+        "tap_marketo_bulk.windows -> tap_marketo_bulk.records.types",
+    ]
+
+
+def test_calls_go_one_way_between_the_wings():
+    assert _wrong_way(_graph()) == []
+
+
+def test_the_top_of_the_package_holds_only_what_the_whole_tap_uses():
+    top = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+    assert set(top) == SHARED | ASSEMBLY
+    folders = sorted(path.name for path in PACKAGE.iterdir() if path.is_dir() and path.name != "__pycache__")
+    assert folders == sorted(WINGS)
+    assert all((PACKAGE / wing / "__init__.py").read_text().startswith('"""') for wing in WINGS)

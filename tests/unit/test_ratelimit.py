@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tap_marketo_bulk.ratelimit import CallRateLimiter
+from tap_marketo_bulk.marketo.ratelimit import CallRateLimiter
 
 
 def test_rate_limiter_waits_for_the_oldest_call_to_leave_the_window() -> None:

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from tap_marketo_bulk import output, types
 from tap_marketo_bulk.errors import MalformedExportFile
-from tap_marketo_bulk.reader import ExportReader, read_export
+from tap_marketo_bulk.records import output, types
+from tap_marketo_bulk.records.reader import ExportReader, read_export
 
 S = {"id": types.converter("integer"), "name": str}
 

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tap_marketo_bulk import client as client_module
-from tap_marketo_bulk.exports import ExportRequest
+from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.marketo import client as client_module
 from tap_marketo_bulk.windows import Window
 
 from .bulk_mocks import BULK, CONTENT, ROOT, completed, ok

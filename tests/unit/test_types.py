@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 
-from tap_marketo_bulk import types
+from tap_marketo_bulk.records import types
 
 STRING_TYPES = [
     "string",
@@ -129,20 +128,6 @@ def test_datetime_values(raw, expected):
 def test_datetime_invalid(bad):
     with pytest.raises(ValueError):
         types.converter("datetime")(bad)
-
-
-def test_parse_marketo_datetime_is_aware_utc():
-    parsed = types.parse_marketo_datetime("2015-11-18T15:25:35Z+0000")
-    assert parsed == dt.datetime(2015, 11, 18, 15, 25, 35, tzinfo=dt.timezone.utc)
-    assert parsed.utcoffset() == dt.timedelta(0)
-    parsed = types.parse_marketo_datetime("2017-01-21T11:47:30-08:00")
-    assert parsed == dt.datetime(2017, 1, 21, 19, 47, 30, tzinfo=dt.timezone.utc)
-    assert parsed.tzinfo == dt.timezone.utc
-    assert types.parse_marketo_datetime("2022-02-13T14:06:20Z") == dt.datetime(
-        2022, 2, 13, 14, 6, 20, tzinfo=dt.timezone.utc
-    )
-    with pytest.raises(ValueError):
-        types.parse_marketo_datetime("not a date")
 
 
 def test_json_type():

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tap_marketo_bulk.windows import Window, format_timestamp, plan_windows
+from tap_marketo_bulk.windows import Window, format_timestamp, parse_marketo_datetime, plan_windows
 
 UTC = dt.timezone.utc
 
@@ -79,3 +79,15 @@ def test_window_text_round_trip() -> None:
     window = Window(at(1), at(10, 2, hour=12))
     assert str(window) == "2024-01-01T00:00:00Z..2024-02-10T12:00:00Z"
     assert Window.parse(str(window)) == window
+
+
+def test_parse_marketo_datetime_is_aware_utc():
+    parsed = parse_marketo_datetime("2015-11-18T15:25:35Z+0000")
+    assert parsed == dt.datetime(2015, 11, 18, 15, 25, 35, tzinfo=dt.timezone.utc)
+    assert parsed.utcoffset() == dt.timedelta(0)
+    parsed = parse_marketo_datetime("2017-01-21T11:47:30-08:00")
+    assert parsed == dt.datetime(2017, 1, 21, 19, 47, 30, tzinfo=dt.timezone.utc)
+    assert parsed.tzinfo == dt.timezone.utc
+    assert parse_marketo_datetime("2022-02-13T14:06:20Z") == dt.datetime(2022, 2, 13, 14, 6, 20, tzinfo=dt.timezone.utc)
+    with pytest.raises(ValueError):
+        parse_marketo_datetime("not a date")

@@ -2,9 +2,9 @@
 
 Marketo's limits (100 calls per 20 s, 10 concurrent calls, 50,000 calls a day, the bulk queue)
 count per subscription, so every call of every stream goes through one client, one
-``requests.Session``, one :class:`~tap_marketo_bulk.ratelimit.CallRateLimiter` and one
-:class:`~tap_marketo_bulk.auth.AccessToken`. The client knows Marketo's envelope and raises the
-exception types of :mod:`tap_marketo_bulk.errors` (mapped in :mod:`tap_marketo_bulk.error_codes`);
+``requests.Session``, one :class:`~tap_marketo_bulk.marketo.ratelimit.CallRateLimiter` and one
+:class:`~tap_marketo_bulk.marketo.auth.AccessToken`. The client knows Marketo's envelope and raises the
+exception types of :mod:`tap_marketo_bulk.errors` (mapped in :mod:`tap_marketo_bulk.marketo.error_codes`);
 it never knows about export jobs or Singer.
 """
 
@@ -20,11 +20,16 @@ import backoff
 import requests
 
 from tap_marketo_bulk import errors, interrupts
-from tap_marketo_bulk.auth import AccessToken
-from tap_marketo_bulk.error_codes import connection_error, error_from_envelope, raise_for_http_status, read_envelope
-from tap_marketo_bulk.ratelimit import CallRateLimiter
+from tap_marketo_bulk.marketo.auth import AccessToken
+from tap_marketo_bulk.marketo.error_codes import (
+    connection_error,
+    error_from_envelope,
+    raise_for_http_status,
+    read_envelope,
+)
+from tap_marketo_bulk.marketo.ratelimit import CallRateLimiter
 
-LOGGER = logging.getLogger("tap_marketo_bulk.client")
+LOGGER = logging.getLogger(__name__)
 
 
 def normalize_base_url(base_url: str) -> str:

@@ -27,6 +27,8 @@ from typing import Any
 
 import msgspec
 
+from tap_marketo_bulk.windows import parse_marketo_datetime
+
 __all__ = [
     "INLINE",
     "INLINE_NAMES",
@@ -34,13 +36,9 @@ __all__ = [
     "converter",
     "is_exportable",
     "json_schema",
-    "parse_marketo_datetime",
 ]
 
 Converter = Callable[[str], Any]
-
-_UTC = _dt.timezone.utc
-
 
 # --- converters -------------------------------------------------------------------------------
 
@@ -104,38 +102,6 @@ def _to_date(value: str) -> str:
         raise ValueError(f"not a YYYY-MM-DD date: {value!r}")
     _date_fromisoformat(value)  # ValueError for e.g. 2023-02-30
     return value
-
-
-# Everything else we accept: optional fraction, ``Z``, an offset (``+HH:MM`` or ``+HHMM``), or
-# both as in Marketo's asset API (``2015-11-18T15:25:35Z+0000``; the offset wins). No zone at
-# all is read as UTC, the zone Marketo uses everywhere. Written without fromisoformat because
-# Python 3.10 does not accept ``Z`` there.
-_DATETIME_RE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
-    r"(Z)?(?:([+-])([0-9]{2}):?([0-9]{2}))?"
-)
-
-
-def parse_marketo_datetime(value: str) -> _dt.datetime:
-    """Parse any datetime form Marketo writes into an aware UTC :class:`datetime.datetime`.
-
-    Accepts ``2022-02-13T14:06:20Z``, ``2017-01-21T11:47:30-08:00``, ``...+0000``, the asset
-    API's ``2015-11-18T15:25:35Z+0000`` and fractional seconds; raises ValueError otherwise.
-    """
-    match = _DATETIME_RE.fullmatch(value.strip())
-    if match is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
-    microsecond = int(fraction[:6].ljust(6, "0")) if fraction else 0
-    tz = _UTC
-    if sign:
-        offset = _dt.timedelta(hours=int(off_h), minutes=int(off_m))
-        if offset >= _dt.timedelta(hours=24):
-            raise ValueError(f"offset out of range: {value!r}")
-        if offset:
-            tz = _dt.timezone(-offset if sign == "-" else offset)
-    parsed = _dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), microsecond, tz)
-    return parsed.astimezone(_UTC)
 
 
 def _to_datetime(value: str) -> str:

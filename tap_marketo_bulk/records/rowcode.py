@@ -5,7 +5,7 @@ unpack and one dict display (or one struct call). Everything that depends only o
 (column order, which converter each column uses, which columns are plain text) is decided once
 per file and pasted into the generated source as identifiers bound in its namespace; a row
 then costs no Python-level loop, no per-column function call for text columns and no attribute
-or global lookups. :mod:`tap_marketo_bulk.reader` feeds the generated code with csv rows.
+or global lookups. :mod:`tap_marketo_bulk.records.reader` feeds the generated code with csv rows.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from tap_marketo_bulk.types import INLINE, INLINE_NAMES, INLINE_RAW
+from tap_marketo_bulk.records.types import INLINE, INLINE_NAMES, INLINE_RAW
 
 __all__ = ["NULL", "compile_emit_loop", "compile_row_builder"]
 
@@ -47,8 +47,8 @@ def _items(
         ("k0", 'None if v0 == "null" else v0', 'None if v0 == "null" else v0')
         ("k1", 'None if v1 == "null" else _int(v1)', 'None if v1 == "null" else c1(v1)')
 
-    The fast expressions use the converters' inline forms (:data:`tap_marketo_bulk.types.INLINE`,
-    or :data:`~tap_marketo_bulk.types.INLINE_RAW` when ``raw``): for well-formed values they
+    The fast expressions use the converters' inline forms (:data:`tap_marketo_bulk.records.types.INLINE`,
+    or :data:`~tap_marketo_bulk.records.types.INLINE_RAW` when ``raw``): for well-formed values they
     give the converter's result without a Python call; any other value makes them defer to the
     converter or raise, and the row is then built again with the slow expressions.
 

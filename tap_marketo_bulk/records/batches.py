@@ -5,7 +5,7 @@ SDK targets load a BATCH file without validating every record on its own, which 
 (``benchmarks/batch_vs_record.py``). The SDK's own batch path cannot be used here: it gathers
 records into files apart from our per-window checkpoints, so a STATE could cover records whose
 file was never announced. :class:`BatchFiles` is instead a writer of the fast record path, like
-:class:`~tap_marketo_bulk.output.RecordLines`: every ``output.flush()`` (which runs before any
+:class:`~tap_marketo_bulk.records.output.RecordLines`: every ``output.flush()`` (which runs before any
 STATE) closes its open file and queues its BATCH message first. A file is also closed once it
 holds ``batch_size`` records. Files are written through the SDK's storage target (any fsspec
 URL it supports), with a unique name per file, so processes parsing parts of one export write
@@ -25,7 +25,8 @@ import uuid
 import fsspec
 from singer_sdk.helpers._batch import BatchConfig, SDKBatchMessage
 
-from tap_marketo_bulk import errors, interrupts, output
+from tap_marketo_bulk import errors, interrupts
+from tap_marketo_bulk.records import output
 
 #: gzip level: 1 compresses about four times faster than the default 9, for files a target
 #: reads once and then deletes.

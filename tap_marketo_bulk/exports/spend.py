@@ -14,10 +14,10 @@ import logging
 import typing as t
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.types import parse_marketo_datetime
+from tap_marketo_bulk.windows import parse_marketo_datetime
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.exports import ExportRequest
+    from tap_marketo_bulk.exports.model import ExportRequest
 
 LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 

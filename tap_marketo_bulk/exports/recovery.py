@@ -25,12 +25,11 @@ import time
 import typing as t
 
 from tap_marketo_bulk import errors, interrupts
-from tap_marketo_bulk.exports import STANDARD_ENTITIES, CreateIntent, ExportJob, ExportRequest
-from tap_marketo_bulk.types import parse_marketo_datetime
-from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
+from tap_marketo_bulk.exports.model import STANDARD_ENTITIES, CreateIntent, ExportJob, ExportRequest
+from tap_marketo_bulk.windows import format_timestamp, parse_marketo_datetime, parse_timestamp
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.export_jobs import ExportJobs
+    from tap_marketo_bulk.exports.jobs import ExportJobs
 
 LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 #: Statuses of a job worth using again; a Completed one only while its file exists.

@@ -18,15 +18,15 @@ import time
 import typing as t
 
 from tap_marketo_bulk import errors, interrupts
-from tap_marketo_bulk.downloads import Downloads
-from tap_marketo_bulk.export_jobs import ExportJobs
-from tap_marketo_bulk.exports import CreateIntent, ExportFile, ExportJob, ExportRequest
-from tap_marketo_bulk.reader import read_header
-from tap_marketo_bulk.recovery import JobRecovery
-from tap_marketo_bulk.spend import ExportSpend
+from tap_marketo_bulk.exports.downloads import Downloads
+from tap_marketo_bulk.exports.jobs import ExportJobs
+from tap_marketo_bulk.exports.model import CreateIntent, ExportFile, ExportJob, ExportRequest
+from tap_marketo_bulk.exports.recovery import JobRecovery
+from tap_marketo_bulk.exports.spend import ExportSpend
+from tap_marketo_bulk.records.reader import read_header
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.client import MarketoClient
+    from tap_marketo_bulk.marketo.client import MarketoClient
 
 LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 #: Daily quotas: the run stops cleanly, after delivering what was already under way.
@@ -75,7 +75,7 @@ class ExportRunner:
         """Yield each request's verified file, in order, keeping later jobs in flight.
 
         ``known_jobs`` and ``intents`` are the STATE entries of an interrupted earlier run
-        (see :mod:`tap_marketo_bulk.recovery`): their jobs are used again instead of spending
+        (see :mod:`tap_marketo_bulk.exports.recovery`): their jobs are used again instead of spending
         quota twice. ``on_change`` gets the STATE entries of jobs in flight and of create
         intents whenever they change; a job leaves them only after the caller consumed its
         file. Jobs not yet consumed are cancelled when the caller stops early (an error, a

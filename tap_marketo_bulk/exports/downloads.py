@@ -17,11 +17,11 @@ import requests
 import urllib3
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.exports import ExportFile, ExportJob
+from tap_marketo_bulk.exports.model import ExportFile, ExportJob
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.client import MarketoClient
-    from tap_marketo_bulk.spend import ExportSpend
+    from tap_marketo_bulk.exports.spend import ExportSpend
+    from tap_marketo_bulk.marketo.client import MarketoClient
 
 LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 DOWNLOAD_CHUNK_BYTES = 1 << 20

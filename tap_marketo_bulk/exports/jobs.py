@@ -1,7 +1,7 @@
 """Marketo's export job calls: create, enqueue, status, cancel, and the job list.
 
 One method per call of the bulk API (``/bulk/v1/{entity}/export/...``), each turning
-Marketo's answer into the :class:`~tap_marketo_bulk.exports.ExportJob` this run keeps, and
+Marketo's answer into the :class:`~tap_marketo_bulk.exports.model.ExportJob` this run keeps, and
 counting what it creates for the end-of-run spend line.
 """
 
@@ -12,11 +12,11 @@ import time
 import typing as t
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.exports import FINAL_STATES, ExportJob, ExportRequest, first_result
+from tap_marketo_bulk.exports.model import FINAL_STATES, ExportJob, ExportRequest, first_result
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.client import MarketoClient
-    from tap_marketo_bulk.spend import ExportSpend
+    from tap_marketo_bulk.exports.spend import ExportSpend
+    from tap_marketo_bulk.marketo.client import MarketoClient
 
 LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 #: The job list's largest page.
@@ -38,7 +38,7 @@ class ExportJobs:
 
         Never retried blindly: an answer lost on the way back (a timeout, a 5xx) may hide a
         job Marketo did create, so the caller looks for it in the job list before trying
-        again (:mod:`tap_marketo_bulk.recovery`).
+        again (:mod:`tap_marketo_bulk.exports.recovery`).
         """
         path = f"/bulk/v1/{request.entity}/export/create.json"
         result = first_result(self.client.post(path, request.body, retry=False), path)

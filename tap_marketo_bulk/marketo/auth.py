@@ -17,7 +17,7 @@ from urllib.parse import quote_plus, urlsplit
 import requests
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.error_codes import connection_error, read_envelope
+from tap_marketo_bulk.marketo.error_codes import connection_error, read_envelope
 
 IDENTITY_PATH = "/identity/oauth/token"
 

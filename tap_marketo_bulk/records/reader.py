@@ -1,7 +1,7 @@
 """Streaming reader of Marketo bulk export files into typed records.
 
 It checks the header against the requested fields once, then feeds csv rows to the row code
-generated for that header (:mod:`tap_marketo_bulk.rowcode`) and turns any failure into a
+generated for that header (:mod:`tap_marketo_bulk.records.rowcode`) and turns any failure into a
 :class:`MalformedExportFile` that names the file, record, line and column. Two ways to read:
 
 - :func:`read_export` yields one dict per record (the SDK's record path, and the tests);
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tap_marketo_bulk.errors import MalformedExportFile
-from tap_marketo_bulk.rowcode import NULL, compile_emit_loop, compile_row_builder
+from tap_marketo_bulk.records.rowcode import NULL, compile_emit_loop, compile_row_builder
 
 __all__ = ["ExportReader", "Progress", "read_export", "read_header"]
 
@@ -170,12 +170,12 @@ class ExportReader:
     """One export file: header checked and row code compiled once, then read row by row.
 
     ``converters`` maps every expected column name to the function converting its raw
-    non-null string (see :mod:`tap_marketo_bulk.types`); the header must contain exactly
+    non-null string (see :mod:`tap_marketo_bulk.records.types`); the header must contain exactly
     these columns, in any order. ``drop=(column, raw)`` skips rows whose raw value in
     ``column`` is ``raw`` before they are built (the rows of the next window, see
     :mod:`tap_marketo_bulk.windows`). ``omit`` names columns :meth:`emit` does not keep, and
     ``struct`` makes it hand on msgspec structs instead of dicts
-    (see :func:`~tap_marketo_bulk.rowcode.compile_emit_loop`).
+    (see :func:`~tap_marketo_bulk.records.rowcode.compile_emit_loop`).
     """
 
     def __init__(
@@ -238,7 +238,7 @@ class ExportReader:
 
     def emit(self, append: Callable[[dict[str, Any]], Any], spill: Callable[[], Any]) -> Progress:
         """Hand each record of the file to ``append`` from the generated loop, calling
-        ``spill`` every :data:`~tap_marketo_bulk.rowcode.SPILL_EVERY` rows; return the
+        ``spill`` every :data:`~tap_marketo_bulk.records.rowcode.SPILL_EVERY` rows; return the
         progress at the end."""
         progress = [0, 0]
         if self.header is None:

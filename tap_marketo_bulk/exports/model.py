@@ -1,10 +1,10 @@
 """The vocabulary of bulk exports: what a job exports, a job as this run knows it, its file.
 
-The modules around it each do one thing with these: :mod:`~tap_marketo_bulk.export_jobs`
-makes Marketo's job calls, :mod:`~tap_marketo_bulk.downloads` fetches and verifies files,
-:mod:`~tap_marketo_bulk.recovery` finds jobs an interrupted run left at Marketo,
-:mod:`~tap_marketo_bulk.spend` counts what a run spends, and
-:mod:`~tap_marketo_bulk.runner` keeps jobs in flight and hands files back in order.
+The modules around it each do one thing with these: :mod:`~tap_marketo_bulk.exports.jobs`
+makes Marketo's job calls, :mod:`~tap_marketo_bulk.exports.downloads` fetches and verifies files,
+:mod:`~tap_marketo_bulk.exports.recovery` finds jobs an interrupted run left at Marketo,
+:mod:`~tap_marketo_bulk.exports.spend` counts what a run spends, and
+:mod:`~tap_marketo_bulk.exports.runner` keeps jobs in flight and hands files back in order.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class CreateIntent:
 
     If the run dies between Marketo creating the job and the STATE line naming it, the next
     run knows a job may exist for this request and looks for it in Marketo's job list
-    (:mod:`tap_marketo_bulk.recovery`) instead of paying for it twice. ``not_before`` is
+    (:mod:`tap_marketo_bulk.exports.recovery`) instead of paying for it twice. ``not_before`` is
     Marketo's time just before the call, from its ``Date`` header (ISO 8601, UTC, seconds).
     """
 

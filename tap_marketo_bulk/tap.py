@@ -102,7 +102,7 @@ class TapMarketoBulk(Tap):
             self.log_spend()
 
     def log_spend(self) -> None:
-        """Jobs created and re-attached, MB exported, calls made, daily export quota left.
+        """Jobs created and re-attached, MB exported, calls made (per stream), daily export quota left.
 
         The quota left is read from Marketo's job lists (this API user's Completed jobs since
         midnight US Central) of leads, activities, program members and whatever else this run
@@ -113,6 +113,7 @@ class TapMarketoBulk(Tap):
         marketo = self.marketo
         spend = marketo.exports.spend
         calls = marketo.client.calls_made
+        calls_by_stream = dict(marketo.client.calls_by_label)
         used: float | None = None
         if spend.jobs_created or spend.jobs_reattached:
             used = 0.0
@@ -123,7 +124,7 @@ class TapMarketoBulk(Tap):
                     break
                 used += mb
         quota = float(self.config.get("export_daily_quota_mb") or 500)
-        self.logger.info(run_summary(spend, calls, used, quota))
+        self.logger.info(run_summary(spend, calls, used, quota, calls_by_stream))
 
     # --- command line -----------------------------------------------------------------
 

@@ -22,17 +22,23 @@ from tap_marketo_bulk.windows import parse_timestamp, to_utc
 if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
 
-#: Marketo's asset API page size limit.
-ASSET_PAGE_SIZE = 200
-#: The warning Marketo's asset API ends a listing with.
-NO_ASSETS_WARNING = "No assets found"
+T = t.TypeVar("T")
 
 
 class MarketoInstance:
-    """The client, the export runner, the run's range end and the instance's describes."""
+    """The client, the export runner, the run's range end, the instance's describes and the
+    listings several streams read."""
 
     def __init__(self, config: t.Mapping[str, t.Any]) -> None:
         self.config = config
+        self._read_once: dict[str, t.Any] = {}
+
+    def once(self, key: str, read: t.Callable[[], T]) -> T:
+        """What ``read`` answers, read the first time ``key`` is asked for only: listings
+        several streams use (the programs, the static lists) cost their calls once a run."""
+        if key not in self._read_once:
+            self._read_once[key] = read()
+        return self._read_once[key]
 
     @functools.cached_property
     def client(self) -> MarketoClient:
@@ -76,11 +82,15 @@ class MarketoInstance:
         return to_utc(dt.datetime.now(dt.timezone.utc))
 
     @functools.cached_property
+    def lead_describe(self) -> list[dict]:
+        """The lead describe as Marketo answered it (the leads schema, the lead_fields stream)."""
+        return self.client.get("/rest/v1/leads/describe.json").get("result") or []
+
+    @functools.cached_property
     def lead_fields(self) -> list[dict]:
         """Exportable lead fields: ``{name, dataType}`` by REST name, from the lead describe."""
-        describe = self.client.get("/rest/v1/leads/describe.json").get("result") or []
         fields: dict[str, dict] = {}
-        for field in describe:
+        for field in self.lead_describe:
             name = (field.get("rest") or {}).get("name")
             data_type = str(field.get("dataType", "string"))
             if name and is_exportable(data_type) and name not in fields:
@@ -91,17 +101,3 @@ class MarketoInstance:
     def activity_types(self) -> list[dict]:
         """Every activity type of the instance."""
         return self.client.get("/rest/v1/activities/types.json").get("result") or []
-
-    @functools.cached_property
-    def programs(self) -> list[dict]:
-        """Every program, paging ``offset`` by 200 until the "No assets found" warning."""
-        programs: list[dict] = []
-        offset = 0
-        while True:
-            envelope = self.client.get("/rest/asset/v1/programs.json", {"offset": offset, "maxReturn": ASSET_PAGE_SIZE})
-            page = envelope.get("result") or []
-            programs.extend(page)
-            warnings = " ".join(str(w) for w in envelope.get("warnings") or [])
-            if not page or NO_ASSETS_WARNING in warnings or len(page) < ASSET_PAGE_SIZE:
-                return programs
-            offset += len(page)

@@ -25,7 +25,8 @@ from tap_marketo_bulk.streams.activities import activity_streams
 from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
 from tap_marketo_bulk.streams.program_members import program_members_stream
-from tap_marketo_bulk.streams.reference import ActivityTypesStream, DeletedLeadsStream, ProgramsStream
+from tap_marketo_bulk.streams.programs import ProgramsStream
+from tap_marketo_bulk.streams.reference import ActivityTypesStream, DeletedLeadsStream
 
 if t.TYPE_CHECKING:
     import click

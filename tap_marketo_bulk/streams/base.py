@@ -21,7 +21,7 @@ from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
-    from singer_sdk import Tap
+    from singer_sdk import Stream, Tap
 
     from tap_marketo_bulk.exports.model import ExportFile, ExportRequest
     from tap_marketo_bulk.instance import MarketoInstance
@@ -142,18 +142,7 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         if self.replication_key:
             required.add(self.replication_key)
         properties = self.schema["properties"]
-        unknown = sorted(
-            breadcrumb[1]
-            for breadcrumb, selected in self.mask.items()
-            if len(breadcrumb) == 2 and selected and breadcrumb[1] not in properties
-        )
-        if unknown:
-            self.logger.warning(
-                "%s: the catalog selects %s, which Marketo's describe does not offer (deleted or "
-                "renamed in Marketo?); they are not exported. Run --discover again to refresh it.",
-                self.name,
-                ", ".join(unknown),
-            )
+        warn_unknown_selection(self, "Marketo's describe")
         return [name for name in properties if name in required or self.is_selected(name)]
 
     def converters_for(self, columns: t.Iterable[str]) -> dict[str, Converter]:
@@ -319,9 +308,34 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         The bookmark is never the largest value seen in records: the leads ``updatedAt``
         filter matches the last update of any field, not the visible ``updatedAt`` column.
         """
-        state = self.stream_state
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = format_timestamp(window.end)
-        for marker in ("progress_markers", "starting_replication_value"):
-            state.pop(marker, None)
-        self.state_manager.is_flushed = False
+        bookmark_at(self, window.end)
+
+
+def bookmark_at(stream: Stream, end: dt.datetime) -> None:
+    """Put ``stream``'s bookmark at ``end`` (the end of what it fully emitted) in its STATE,
+    replacing the SDK's progress markers, and mark the STATE to be written."""
+    state = stream.stream_state
+    state["replication_key"] = stream.replication_key
+    state["replication_key_value"] = format_timestamp(end)
+    for marker in ("progress_markers", "starting_replication_value"):
+        state.pop(marker, None)
+    stream.state_manager.is_flushed = False
+
+
+def warn_unknown_selection(stream: Stream, source: str) -> None:
+    """One warning naming the properties the catalog selects that ``stream``'s schema lacks
+    (a catalog older than the instance's fields, or than this tap): they stay empty."""
+    properties = stream.schema["properties"]
+    unknown = sorted(
+        breadcrumb[1]
+        for breadcrumb, selected in stream.mask.items()
+        if len(breadcrumb) == 2 and selected and breadcrumb[1] not in properties
+    )
+    if unknown:
+        stream.logger.warning(
+            "%s: the catalog selects %s, which %s does not offer (deleted or renamed in Marketo?); "
+            "they are not exported. Run --discover again to refresh it.",
+            stream.name,
+            ", ".join(unknown),
+            source,
+        )

@@ -22,11 +22,18 @@ from tap_marketo_bulk.instance import MarketoInstance
 from tap_marketo_bulk.records.output import OrderedMsgSpecWriter
 from tap_marketo_bulk.settings import SETTINGS_SCHEMA, retired_settings, settings_problems
 from tap_marketo_bulk.streams.activities import activity_streams
+from tap_marketo_bulk.streams.assets import ASSET_STREAMS
 from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
+from tap_marketo_bulk.streams.lists import StaticListsStream, static_list_members_stream
 from tap_marketo_bulk.streams.program_members import program_members_stream
-from tap_marketo_bulk.streams.programs import ProgramsStream
-from tap_marketo_bulk.streams.reference import ActivityTypesStream, DeletedLeadsStream
+from tap_marketo_bulk.streams.programs import ProgramCostsStream, ProgramsStream, ProgramTagsStream
+from tap_marketo_bulk.streams.reference import (
+    ActivityTypesStream,
+    DeletedLeadsStream,
+    LeadFieldsStream,
+    LeadPartitionsStream,
+)
 
 if t.TYPE_CHECKING:
     import click
@@ -93,6 +100,13 @@ class TapMarketoBulk(Tap):
             ProgramsStream(self, marketo),
             program_members_stream(self, marketo),
             *custom_object_streams(self, marketo),
+            *(stream(self, marketo) for stream in ASSET_STREAMS),
+            ProgramTagsStream(self, marketo),
+            ProgramCostsStream(self, marketo),
+            StaticListsStream(self, marketo),
+            static_list_members_stream(self, marketo),
+            LeadFieldsStream(self, marketo),
+            LeadPartitionsStream(self, marketo),
         ]
 
     def sync_all(self) -> None:

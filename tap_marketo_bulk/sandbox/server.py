@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import asset_api
+from .asset_api import answer as rest_answer
 from .custom_object_api import custom_objects_result
 from .data import SandboxData, parse_dt
 from .faults import Faults
@@ -360,7 +360,7 @@ class Handler(BaseHTTPRequestHandler):
         get = self.command == "GET"
         data: SandboxData = self.sb.data
         if get:
-            answer = asset_api.answer(path, self.query, data, self.sb.options)
+            answer = rest_answer(path, self.query, data, self.sb.options)
             if answer is not None:
                 return self._json({"requestId": self.sb.api.request_id(), "success": True, **answer})
         simple = {

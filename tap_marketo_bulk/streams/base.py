@@ -180,33 +180,9 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
     def exported_files(
         self, requests: t.Sequence[ExportRequest], siblings: t.Iterable[BulkExportStream] = ()
     ) -> t.Iterator[ExportFile]:
-        """Verified files of these requests, with the jobs in flight kept in this stream's STATE.
-
-        A run killed mid-way (even SIGKILL) leaves its jobs' export ids in the last STATE; the
-        next run re-attaches to them instead of creating (and paying for) the same jobs again.
-        ``siblings`` are streams fed by the same jobs, whose STATE may hold such ids too.
-        """
-        state = self.stream_state
-        siblings = list(siblings)
-        # Read, not removed: a run that ends before its first job (a 1035 probe, a quota)
-        # leaves them for the attempt or run that follows.
-        streams = (self, *siblings)
-        known = [entry for stream in streams for entry in stream.stream_state.get(JOBS_KEY, [])]
-        intents = [entry for stream in streams for entry in stream.stream_state.get(INTENTS_KEY, [])]
-
-        def remember(jobs: list[dict], creating: list[dict]) -> None:
-            for sibling in siblings:
-                sibling.stream_state.pop(JOBS_KEY, None)
-                sibling.stream_state.pop(INTENTS_KEY, None)
-            for key, entries in ((JOBS_KEY, jobs), (INTENTS_KEY, creating)):
-                if entries:
-                    state[key] = entries
-                else:
-                    state.pop(key, None)
-            self.state_manager.is_flushed = False
-            self.write_state()
-
-        return self.marketo.exports.run(requests, known_jobs=known, intents=intents, on_change=remember)
+        """Verified files of these requests, with the jobs in flight kept in this stream's STATE
+        (see :func:`exported_files`)."""
+        return exported_files(self, self.marketo, requests, siblings)
 
     def emitted_records(
         self, export_file: ExportFile, route: Route | None = None, *, fast: bool | None = None
@@ -309,6 +285,39 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         filter matches the last update of any field, not the visible ``updatedAt`` column.
         """
         bookmark_at(self, window.end)
+
+
+def exported_files(
+    stream: Stream, marketo: MarketoInstance, requests: t.Sequence[ExportRequest], siblings: t.Iterable[Stream] = ()
+) -> t.Iterator[ExportFile]:
+    """Verified files of these requests, with the jobs in flight kept in ``stream``'s STATE.
+
+    A run killed mid-way (even SIGKILL) leaves its jobs' export ids in the last STATE; the
+    next run re-attaches to them instead of creating (and paying for) the same jobs again.
+    ``siblings`` are streams fed by the same jobs, whose STATE may hold such ids too. Any
+    stream that exports (a REST stream choosing bulk for a large list too) goes through here.
+    """
+    state = stream.stream_state
+    siblings = list(siblings)
+    # Read, not removed: a run that ends before its first job (a 1035 probe, a quota)
+    # leaves them for the attempt or run that follows.
+    streams = (stream, *siblings)
+    known = [entry for s in streams for entry in s.stream_state.get(JOBS_KEY, [])]
+    intents = [entry for s in streams for entry in s.stream_state.get(INTENTS_KEY, [])]
+
+    def remember(jobs: list[dict], creating: list[dict]) -> None:
+        for sibling in siblings:
+            sibling.stream_state.pop(JOBS_KEY, None)
+            sibling.stream_state.pop(INTENTS_KEY, None)
+        for key, entries in ((JOBS_KEY, jobs), (INTENTS_KEY, creating)):
+            if entries:
+                state[key] = entries
+            else:
+                state.pop(key, None)
+        stream.state_manager.is_flushed = False
+        stream._write_state_message()
+
+    return marketo.exports.run(requests, known_jobs=known, intents=intents, on_change=remember)
 
 
 def bookmark_at(stream: Stream, end: dt.datetime) -> None:

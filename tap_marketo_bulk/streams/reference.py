@@ -1,7 +1,8 @@
-"""Reference streams of the lead database and activities: activity types and deleted leads.
+"""Reference streams of the lead database and activities: activity types, deleted leads, lead
+fields and lead partitions.
 
 Small REST reads on the shared base (:mod:`tap_marketo_bulk.streams.rest`); deleted leads are
-there because bulk activity exports cannot carry Delete Lead (activity type 37).
+here because bulk activity exports cannot carry Delete Lead (activity type 37).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import typing as t
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.records.fields import DATETIME, INTEGER, STRING, Field, array, obj
+from tap_marketo_bulk.records.fields import BOOLEAN, DATETIME, INTEGER, STRING, Field, array, obj
 from tap_marketo_bulk.streams.rest import (
     ACTIVITY_PERMISSION,
     FILTER_MARGIN,
+    LEAD_PERMISSION,
     Paging,
     RestStream,
     RestWindow,
@@ -90,3 +92,52 @@ class DeletedLeadsStream(RestStream):
         """A paging token, then one page of one deletion (the endpoint takes no call without one)."""
         token = self.first_token(RestWindow(self.marketo.range_end, self.marketo.range_end))
         self.marketo.client.get(self.path, {"nextPageToken": token, "batchSize": 1})
+
+
+class LeadFieldsStream(RestStream):
+    """Every field of the lead describe: id, display name, data type, length, and its REST and
+    SOAP names and read-only flags as columns (SOAP-only and formula fields included).
+
+    Read from the describe discovery already read: no call of its own.
+    """
+
+    name = "lead_fields"
+    path = "/rest/v1/leads/describe.json"
+    paging = Paging.NONE
+    permission = LEAD_PERMISSION
+    fields = (
+        Field("id", INTEGER),
+        Field("displayName", STRING),
+        Field("dataType", STRING),
+        Field("length", INTEGER),
+        Field("restName", STRING),
+        Field("restReadOnly", BOOLEAN),
+        Field("soapName", STRING),
+        Field("soapReadOnly", BOOLEAN),
+    )
+
+    def items(self, window: RestWindow | None) -> t.Iterator[dict]:
+        """The describe's fields, ``rest``/``soap`` objects spread into columns."""
+        for field in self.marketo.lead_describe:
+            rest, soap = field.get("rest") or {}, field.get("soap") or {}
+            yield {
+                **field,
+                "restName": rest.get("name"),
+                "restReadOnly": rest.get("readOnly"),
+                "soapName": soap.get("name"),
+                "soapReadOnly": soap.get("readOnly"),
+            }
+
+    def probe(self) -> None:
+        """The describe discovery reads anyway (no second call)."""
+        _ = self.marketo.lead_describe
+
+
+class LeadPartitionsStream(RestStream):
+    """Lead partitions (one call, no paging)."""
+
+    name = "lead_partitions"
+    path = "/rest/v1/leads/partitions.json"
+    paging = Paging.NONE
+    permission = LEAD_PERMISSION
+    fields = (Field("id", INTEGER), Field("name", STRING), Field("description", STRING))

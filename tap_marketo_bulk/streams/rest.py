@@ -185,6 +185,9 @@ class RestStream(Stream):
     statuses: t.ClassVar[tuple[str, ...]] = ()
     #: Whether a first run starts at ``start_date`` (events) instead of reading everything.
     from_start_date: t.ClassVar[bool] = False
+    #: Whether records are sent once per key in a run (a stream whose keys would not fit in
+    #: memory deduplicates its own way).
+    dedupe: t.ClassVar[bool] = True
     is_sorted = False
 
     def __init__(self, tap: Tap, marketo: MarketoInstance) -> None:
@@ -258,15 +261,23 @@ class RestStream(Stream):
         warn_unknown_selection(self, f"the {self.name} stream")
         with self.marketo.client.attributed_to(self.name):
             window = self.window()
+            if window is not None:
+                self.logger.info(
+                    "%s: reading what was updated %s before %s.",
+                    self.name,
+                    f"from {format_timestamp(window.start)} on and" if window.start else "at any time",
+                    format_timestamp(window.end),
+                )
             seen: set[tuple] = set()
             for item in self.items(window):
                 record = self.record(item)
                 if window is not None and not window.holds(record[self.replication_key]):
                     continue
-                key = tuple(record[column] for column in self.primary_keys)
-                if key in seen:  # offset paging over changing data, or one version browsed twice
-                    continue
-                seen.add(key)
+                if self.dedupe:
+                    key = tuple(record[column] for column in self.primary_keys)
+                    if key in seen:  # offset paging over changing data, or one version browsed twice
+                        continue
+                    seen.add(key)
                 yield record
             if window is not None:
                 bookmark_at(self, window.end)

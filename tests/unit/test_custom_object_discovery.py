@@ -61,6 +61,21 @@ def test_an_api_user_who_may_not_list_custom_objects_still_gets_every_other_stre
         "deleted_leads",
         "programs",
         "program_members",
+        "campaigns",
+        "emails",
+        "email_templates",
+        "forms",
+        "landing_pages",
+        "segmentations",
+        "segments",
+        "channels",
+        "tag_types",
+        "program_tags",
+        "program_costs",
+        "static_lists",
+        "static_list_members",
+        "lead_fields",
+        "lead_partitions",
     }
     [warning] = [r.getMessage() for r in caplog.records if "Custom objects not exported" in r.getMessage()]
     assert "Read-Only Custom Object" in warning and "custom_objects to []" in warning

@@ -5,58 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import typing as t
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from singer_sdk import Tap
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.instance import MarketoInstance
 from tap_marketo_bulk.records.fields import ANY, BOOLEAN, DATETIME, INTEGER, STRING, Field, array, obj
 from tap_marketo_bulk.streams.rest import Paging, RestStream, RestWindow, asset_pages, token_pages
 
-ROOT = "https://mkto.example.com"
-NO_ASSETS = {"success": True, "errors": [], "warnings": ["No assets found for the given search criteria."]}
-CONFIG = {
-    "client_id": "id",
-    "client_secret": "secret",
-    "base_url": ROOT,
-    "start_date": "2024-01-01T00:00:00Z",
-    "end_date": "2024-04-01T00:00:00Z",
-}
-
-
-def ok(*rows: dict, **extra: t.Any) -> dict:
-    return {"success": True, "errors": [], "warnings": [], "result": list(rows), **extra}
+from .rest_mocks import NO_ASSETS, ROOT, instance, ok, queries, stream_of
 
 
 @pytest.fixture
 def marketo(requests_mock) -> MarketoInstance:
-    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
-    return MarketoInstance(CONFIG)
-
-
-class _Tap(Tap):
-    name = "tap-rest-test"
-    config_jsonschema: t.ClassVar[dict] = {"type": "object", "properties": {}}
-
-    def discover_streams(self) -> list:
-        return []
-
-
-def stream_of(cls: type[RestStream], marketo: MarketoInstance, state: dict | None = None) -> RestStream:
-    tap = _Tap(config=CONFIG, state={"bookmarks": {cls.name: state}} if state else None, validate_config=False)
-    return cls(tap, marketo)
-
-
-def queries(requests_mock, path: str) -> list[dict[str, str]]:
-    """The query of each call to ``path``, as sent (requests-mock's ``qs`` lower-cases it)."""
-    return [
-        {k: v[0] for k, v in parse_qs(urlsplit(r.url).query).items()}
-        for r in requests_mock.request_history
-        if r.path == path
-    ]
+    return instance(requests_mock)
 
 
 # --- paging ---------------------------------------------------------------------------------

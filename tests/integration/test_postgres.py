@@ -498,3 +498,91 @@ def test_meltano_run_custom_object_into_postgres(
     state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])
     bookmark = state["singer_state"]["bookmarks"][PURCHASE_TABLE]
     assert bookmark["replication_key_value"].startswith("2024-04-01T00:00:00"), bookmark
+
+
+def test_meltano_run_campaigns_emails_and_static_list_members_into_postgres(
+    meltano: Meltano, postgres: PostgresServer, sandbox: SandboxServer
+) -> None:
+    """The REST streams land as typed tables: nested objects as jsonb, keys unique, exact text."""
+    pg, sb = postgres, sandbox
+    ref = sb.data.reference
+    meltano(
+        "run",
+        "tap-marketo-bulk",
+        "target-postgres",
+        TAP_MARKETO_BULK_END_DATE=FIRST_END,
+        TAP_MARKETO_BULK__SELECT=json.dumps(["campaigns.*", "emails.*", "static_list_members.*"]),
+    )
+    assert not [path for _, path, _ in sb.requests if "/export/create.json" in path]  # small lists: REST pages
+    types = {table: column_types(pg, table) for table in ("campaigns", "emails", "static_list_members")}
+    assert {k: v for k, v in types["static_list_members"].items() if not k.startswith("_sdc")} == {
+        "listId": "bigint",
+        "leadId": "bigint",
+    }
+    assert {
+        k: types["campaigns"][k] for k in ("id", "isActive", "recurrence", "folder", "updatedAt", "smartListId")
+    } == {
+        "id": "bigint",
+        "isActive": "boolean",
+        "recurrence": "jsonb",
+        "folder": "jsonb",
+        "updatedAt": TS,
+        "smartListId": "bigint",
+    }
+    assert {k: types["emails"][k] for k in ("id", "status", "subject", "operational", "template", "createdAt")} == {
+        "id": "bigint",
+        "status": "text",
+        "subject": "jsonb",
+        "operational": "boolean",
+        "template": "bigint",
+        "createdAt": TS,
+    }
+
+    # Every list's members, each once.
+    leads = {lead["id"] for lead in sb.data.leads}
+    want = {(lst["id"], lead) for lst in sb.data.static_lists for lead in lst["leadIds"] if lead in leads}
+    rows = pg.rows(f'SELECT "listId", "leadId" FROM {SCHEMA}.static_list_members', DATABASE)
+    assert len(rows) == len(want) and {(int(a), int(b)) for a, b in rows} == want
+    assert {len(lst["leadIds"]) for lst in sb.data.static_lists} == {0, 1, 25, 120, 300}
+
+    # Campaigns: every one, the recurrence as JSON, the description with CR/LF byte-exact.
+    campaigns = ref.rows["campaigns"]
+    assert count(pg, "campaigns") == len(campaigns)
+    recurring = next(c for c in campaigns if c["recurrence"].get("intervalType") == "Weekly")
+    got = json.loads(pg.psql(f'SELECT "recurrence" FROM {SCHEMA}.campaigns WHERE "id" = {recurring["id"]}', DATABASE))
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    assert got == {
+        **recurring["recurrence"],
+        "startAt": recurring["recurrence"]["startAt"].strftime(stamp),
+        "endAt": recurring["recurrence"]["endAt"].strftime(stamp),
+    }
+    special = next(c for c in campaigns if "\r\n" in c["description"])
+    encoded = pg.psql(
+        f"SELECT encode(convert_to(\"description\", 'UTF8'), 'base64') FROM {SCHEMA}.campaigns "
+        f'WHERE "id" = {special["id"]}',
+        DATABASE,
+    )
+    assert base64.b64decode(encoded.replace("\n", "")).decode() == special["description"]
+    updated = pg.psql(f'SELECT "updatedAt" FROM {SCHEMA}.campaigns WHERE "id" = {special["id"]}', DATABASE)
+    assert updated == special["updatedAt"].strftime("%Y-%m-%d %H:%M:%S")
+
+    # Emails: one row per version, approved and draft of the same email side by side.
+    versions = ref.rows["emails"]
+    assert count(pg, "emails") == len(versions)
+    dupes = pg.psql(
+        f'SELECT count(*) FROM (SELECT "id", "status" FROM {SCHEMA}.emails GROUP BY 1, 2 HAVING count(*) > 1) d',
+        DATABASE,
+    )
+    assert dupes == "0"
+    both = next(
+        e["id"]
+        for e in versions
+        if e["status"] == "draft" and any(a["id"] == e["id"] and a["status"] == "approved" for a in versions)
+    )
+    subjects = dict(
+        pg.rows(f'SELECT "status", "subject"->>\'value\' FROM {SCHEMA}.emails WHERE "id" = {both}', DATABASE)
+    )
+    assert subjects == {e["status"]: e["subject"]["value"] for e in versions if e["id"] == both}
+    assert subjects["draft"] == subjects["approved"] + " v2"
+    state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])
+    assert state["singer_state"]["bookmarks"]["campaigns"]["replication_key_value"].startswith("2024-04-01T00:00:00")

@@ -199,10 +199,10 @@ class RestStream(Stream):
         self.primary_keys = keys
         self.replication_key = self.column_name(self.replication) if self.replication else None
 
-    @staticmethod
-    def column_name(name: str) -> str:
+    def column_name(self, name: str) -> str:
         """The property name of Marketo's member ``name``: the one place column names are
-        chosen, for the schema, the keys, the replication key and the records."""
+        chosen, for the schema, the keys, the replication key and the records (called before
+        the SDK's ``__init__``: read settings from ``self.marketo.config``)."""
         return name
 
     # --- what streams may override -------------------------------------------------------

@@ -50,5 +50,5 @@ def queries(requests_mock, path: str) -> list[dict[str, str]]:
     return [
         {k: v[0] for k, v in parse_qs(urlsplit(r.url).query).items()}
         for r in requests_mock.request_history
-        if r.path == path
+        if urlsplit(r.url).path == path  # requests-mock's ``path`` is lower case too
     ]

@@ -12,6 +12,15 @@ import pytest
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.instance import MarketoInstance
 from tap_marketo_bulk.records.fields import ANY, BOOLEAN, DATETIME, INTEGER, STRING, Field, array, obj
+from tap_marketo_bulk.streams.assets import ASSET_STREAMS
+from tap_marketo_bulk.streams.lists import StaticListMembersStream, StaticListsStream
+from tap_marketo_bulk.streams.programs import ProgramCostsStream, ProgramsStream, ProgramTagsStream
+from tap_marketo_bulk.streams.reference import (
+    ActivityTypesStream,
+    DeletedLeadsStream,
+    LeadFieldsStream,
+    LeadPartitionsStream,
+)
 from tap_marketo_bulk.streams.rest import Paging, RestStream, RestWindow, asset_pages, token_pages
 
 from .rest_mocks import NO_ASSETS, ROOT, instance, ok, queries, stream_of
@@ -303,8 +312,8 @@ def test_versions_are_browsed_one_status_at_a_time_one_row_per_version(
 class SnakeThings(Things):
     name = "snake_things"
 
-    @staticmethod
-    def column_name(name: str) -> str:
+    def column_name(self, name: str) -> str:
+        assert self.marketo.config["base_url"]  # settings are there to choose by
         return {"isActive": "is_active", "updatedAt": "updated_at"}.get(name, name)
 
 
@@ -379,3 +388,39 @@ def test_window_holds_half_open_interval():
         False,
         True,
     ]
+
+
+REST_STREAM_CLASSES = [
+    cls
+    for cls in (
+        *ASSET_STREAMS,
+        ProgramsStream,
+        ProgramTagsStream,
+        ProgramCostsStream,
+        StaticListsStream,
+        StaticListMembersStream,
+        ActivityTypesStream,
+        LeadPartitionsStream,
+    )
+]
+
+
+@pytest.mark.parametrize("cls", REST_STREAM_CLASSES, ids=lambda cls: cls.name)
+def test_each_stream_says_its_permission_and_probes_with_one_row_of_its_endpoint(marketo, requests_mock, cls):
+    requests_mock.get(ROOT + cls.path, json=ok())
+    stream_of(cls, marketo).probe()
+    assert cls.permission in {"Read-Only Assets", "Read-Only Lead", "Read-Only Activity"}
+    one_row = {Paging.ASSET: {"offset": "0", "maxReturn": "1"}, Paging.LEAD_DATABASE: {"batchSize": "1"}}
+    assert queries(requests_mock, cls.path) == [one_row.get(cls.paging, {})]
+
+
+def test_lead_fields_probe_reuses_the_describe_and_deleted_leads_needs_a_token_first(marketo, requests_mock):
+    describe = requests_mock.get(f"{ROOT}/rest/v1/leads/describe.json", json=ok({"id": 1}))
+    _ = marketo.lead_describe  # read at discovery
+    stream_of(LeadFieldsStream, marketo).probe()
+    assert describe.call_count == 1
+    requests_mock.get(f"{ROOT}/rest/v1/activities/pagingtoken.json", json={"success": True, "nextPageToken": "T"})
+    requests_mock.get(f"{ROOT}/rest/v1/activities/deletedleads.json", json=ok(moreResult=False))
+    stream_of(DeletedLeadsStream, marketo).probe()
+    assert queries(requests_mock, "/rest/v1/activities/pagingtoken.json") == [{"sinceDatetime": "2024-03-31T23:59:59Z"}]
+    assert queries(requests_mock, "/rest/v1/activities/deletedleads.json") == [{"nextPageToken": "T", "batchSize": "1"}]

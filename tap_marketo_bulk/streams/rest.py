@@ -263,9 +263,10 @@ class RestStream(Stream):
             window = self.window()
             if window is not None:
                 self.logger.info(
-                    "%s: reading what was updated %s before %s.",
+                    "%s: reading rows with %s in [%s, %s).",
                     self.name,
-                    f"from {format_timestamp(window.start)} on and" if window.start else "at any time",
+                    self.replication_key,
+                    format_timestamp(window.start) if window.start else "the beginning (a first run)",
                     format_timestamp(window.end),
                 )
             seen: set[tuple] = set()

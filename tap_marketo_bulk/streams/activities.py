@@ -67,20 +67,23 @@ def json_value_converter(data_type: str, *, singer_decimal: bool = False) -> t.C
     """Types a native JSON attribute value like a file value of the same ``dataType``.
 
     Built once per column. A value that does not fit its declared type is kept as text in
-    text columns and dropped (None) in typed ones, rather than failing the whole run.
+    text columns and dropped (None) in typed ones, rather than failing the whole run. An empty
+    string is NULL, as Marketo's export files write an empty value (``null``): a Change Data
+    Value's ``Old Value`` of a field that was empty is no value, not text (models cast it to
+    the field's type). A list or object (``Merge Ids``: ``[1,2]``) is compact JSON text.
     """
     convert = converter(data_type, singer_decimal=singer_decimal)
     is_text = json_schema(data_type, singer_decimal=singer_decimal)["type"][0] == "string"
 
     def to_json(value: t.Any) -> t.Any:
-        if value is None:
+        if value is None or value == "":
             return None
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float, decimal.Decimal)):
             value = repr(value) if isinstance(value, float) else str(value)
         elif not isinstance(value, str):
-            return json.dumps(value, ensure_ascii=False)
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if is_text else None
         try:
             return convert(value)
         except (ValueError, decimal.InvalidOperation):

@@ -148,3 +148,48 @@ def test_marketo_naming_keeps_every_name() -> None:
 def test_an_unknown_naming_is_refused() -> None:
     with pytest.raises(ValueError, match="column_naming must be one of marketo, snake_case, not 'camel'"):
         naming_rule("camel")
+
+
+#: Marketo's standard REST lead fields -> the lead column fivetran/dbt_marketo reads (its
+#: get_lead_columns macro, and the default lead_history_columns).
+FIVETRAN_LEAD_COLUMNS = {
+    "id": "id",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "email": "email",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "phone": "phone",
+    "mainPhone": "main_phone",
+    "mobilePhone": "mobile_phone",
+    "company": "company",
+    "inferredCompany": "inferred_company",
+    "address": "address",
+    "city": "city",
+    "state": "state",
+    "country": "country",
+    "postalCode": "postal_code",
+    "billingStreet": "billing_street",
+    "billingCity": "billing_city",
+    "billingState": "billing_state",
+    "billingCountry": "billing_country",
+    "billingPostalCode": "billing_postal_code",
+    "inferredCity": "inferred_city",
+    "inferredStateRegion": "inferred_state_region",
+    "inferredCountry": "inferred_country",
+    "inferredPostalCode": "inferred_postal_code",
+    "inferredPhoneAreaCode": "inferred_phone_area_code",
+    "anonymousIP": "anonymous_ip",
+    "unsubscribed": "unsubscribed",
+    "emailInvalid": "email_invalid",
+    "doNotCall": "do_not_call",
+    "leadStatus": "lead_status",
+    "urgency": "urgency",
+    "priority": "priority",
+    "relativeScore": "relative_score",
+    "relativeUrgency": "relative_urgency",
+}
+
+
+def test_marketos_standard_lead_fields_get_the_columns_dbt_marketo_reads():
+    assert {name: column_name(name) for name in FIVETRAN_LEAD_COLUMNS} == FIVETRAN_LEAD_COLUMNS

@@ -188,3 +188,15 @@ def test_snake_case_batch_files_hold_the_record_values(make_sandbox, tmp_path):
     assert records_b == records_r
     assert states_b == states_r
     assert set(records_b["leads"][0]) == set(_columns(catalog)["leads"])
+
+
+def test_a_catalog_discovered_under_the_other_naming_stops_with_one_line(sb):
+    old = select(discover(base_config(sb)), ["leads"])
+    run = run_tap(base_config(sb, column_naming="snake_case"), catalog=old)
+    assert run.returncode != 0
+    lines = [line for line in run.stderr.splitlines() if "tap-marketo-bulk stopped" in line]
+    assert len(lines) == 1, run.describe()
+    assert ": the catalog names columns as the other column_naming does (marketoGUID" in lines[0]
+    assert "Run --discover again" in lines[0]
+    assert "Traceback" not in run.stderr
+    assert sb.jobs() == []

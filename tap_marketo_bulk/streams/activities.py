@@ -160,7 +160,8 @@ class ActivityTypeStream(ActivityFamilyStream):
         singer_decimal = bool(tap.config.get("use_singer_decimal"))
         primary = activity_type.get("primaryAttribute") or {}
         attributes = ([primary] if primary.get("name") else []) + list(activity_type.get("attributes") or [])
-        # Attribute columns were snake_case before column_naming existed, with that rule.
+        # Under marketo naming, attribute columns keep the rule they always had (stream names'),
+        # so no existing table loses a column.
         rule = column_name if tap.config.get("column_naming") == "snake_case" else snake_case
         names = column_list([str(a["name"]) for a in attributes], rule, taken=feed.columns.values())
         properties: dict[str, dict] = {}

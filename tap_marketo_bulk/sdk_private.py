@@ -34,7 +34,9 @@ PRIVATE_SDK_NAMES: dict[str, str] = {
     ),
     "Stream._write_state_message": "STATE at each window's end: the SDK has no public checkpoint call",
     "Stream._write_starting_replication_value": (
-        "called by the fast path so get_starting_timestamp reads the bookmark as on the SDK's path"
+        "called by the fast path so get_starting_timestamp reads the bookmark as on the SDK's path; "
+        "overridden so a bookmark written under the other column_naming is kept (the SDK drops a "
+        "bookmark whose replication key name changed)"
     ),
     "Stream._finalize_state": "called at the end of a fast sync, as the SDK's loop does",
     "Stream._write_record_message": "activity family members' records when they are off the fast path",

@@ -11,12 +11,13 @@ from __future__ import annotations
 import abc
 import collections
 import datetime as dt
-import re
 import time
 import typing as t
 
 from tap_marketo_bulk.records import output
+from tap_marketo_bulk.records.names import snake_case
 from tap_marketo_bulk.records.reader import ExportReader, read_export
+from tap_marketo_bulk.streams.columns import NamedColumns
 from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
@@ -33,23 +34,23 @@ Route = t.Callable[[dict], "dict | None"]
 JOBS_KEY = "jobs_in_flight"
 #: Key of a stream's STATE listing the job it is creating (see :mod:`tap_marketo_bulk.exports.recovery`).
 INTENTS_KEY = "jobs_being_created"
+#: Stream names keep this rule wherever they are made (moved to the records wing, see
+#: :mod:`tap_marketo_bulk.records.names`; importable from here as before).
+__all__ = ["INTENTS_KEY", "JOBS_KEY", "BulkExportStream", "snake_case"]
 
 
-def snake_case(text: str) -> str:
-    """Column- and stream-safe name: lower snake case of letters, digits and underscores."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())
-    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
-    if not text or text[0].isdigit():
-        text = f"_{text}"
-    return text
-
-
-class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
+class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
     """A Singer stream fed by Marketo bulk export files, one window at a time.
 
     Why this class is long: it is the one SDK stream every bulk entity shares, and windows,
     field selection, export files and checkpoints are hooks on the same SDK stream state;
     the record path lives apart in :class:`~tap_marketo_bulk.streams.record_path.FastRecordPath`.
+
+    Entity streams speak Marketo's names (export ``fields``, filters, file columns, keys as
+    given to ``__init__``); the Singer side (schema, records, catalog selection, key properties,
+    replication key) has the column names of ``column_naming``
+    (:class:`~tap_marketo_bulk.streams.columns.NamedColumns`), given to each file's records by
+    the reader.
     """
 
     #: Bulk path segment: ``leads``, ``activities``, ``program/members`` or, per object,
@@ -69,11 +70,12 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         converters: t.Mapping[str, Converter],
         primary_keys: t.Sequence[str],
         replication_key: str | None,
+        columns: t.Mapping[str, str] | None = None,
     ) -> None:
         self._converters = dict(converters)
-        super().__init__(tap, schema=schema, name=name)
-        self.primary_keys = list(primary_keys)
-        self.replication_key = replication_key
+        super().__init__(tap, schema=schema, name=name, columns=columns)
+        self.primary_keys = self.named_keys(primary_keys)
+        self.replication_key = self.named_key(replication_key)
         self.marketo = marketo
 
     # --- what entity streams provide ----------------------------------------------------
@@ -133,14 +135,16 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         return self.mask.get(("properties", name), True)
 
     def selected_fields(self, always: t.Iterable[str] = ()) -> list[str]:
-        """Selected properties in schema order, plus keys, replication key and ``always``.
+        """Marketo's names of the selected properties in schema order, plus keys, replication
+        key and ``always`` (Marketo's names).
 
         Marketo exports only what the job's ``fields`` lists, so deselected columns cost
-        neither export quota nor parsing.
+        neither export quota nor parsing. The list is the same whatever ``column_naming`` is, so
+        a request's key (STATE's jobs in flight) does not change when the setting does.
         """
-        required = {*self.primary_keys, *always}
+        required = {*always, *(self.marketo_name(key) for key in self.primary_keys)}
         if self.replication_key:
-            required.add(self.replication_key)
+            required.add(self.marketo_name(self.replication_key))
         properties = self.schema["properties"]
         unknown = sorted(
             breadcrumb[1]
@@ -154,7 +158,11 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
                 self.name,
                 ", ".join(unknown),
             )
-        return [name for name in properties if name in required or self.is_selected(name)]
+        return [
+            name
+            for name, column in self.columns.items()
+            if name in self._converters and (name in required or self.is_selected(column))
+        ]
 
     def converters_for(self, columns: t.Iterable[str]) -> dict[str, Converter]:
         """The converters of the given file columns (built once at discovery)."""
@@ -264,6 +272,7 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
             export_file.path,
             self.file_converters(export_file),
             file_format=export_file.file_format,
+            keys=self.columns,
             drop=self.dropped_rows(export_file),
         )
 
@@ -289,6 +298,7 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
             export_file.path,
             self.file_converters(export_file),
             file_format=export_file.file_format,
+            keys=self.columns,
             drop=self.dropped_rows(export_file),
             omit=omit,
             struct=route is None,  # records that nothing reads again

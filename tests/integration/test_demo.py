@@ -206,3 +206,26 @@ def check_after_demo(command: list[str], out: subprocess.CompletedProcess[str], 
             assert bookmarks[stream]["replication_key_value"] == BULK_BOOKMARK
     else:
         pytest.fail(f"no check for the README command meltano {' '.join(command)}")
+
+
+def test_config_test_fails_on_a_wrong_secret_with_the_taps_line(demo: subprocess.CompletedProcess[str], database: Path):
+    """`meltano config test` proves the credentials: a wrong secret is not "valid"."""
+    sb = SandboxServer(sandbox_options(end_at_inclusive=False)).start()
+    try:
+        set_sandbox_url(sb.url)
+        env = clean_env(MELTANO_DATABASE_URI=f"sqlite:///{database}", TAP_MARKETO_BULK_CLIENT_SECRET="not-the-secret")
+        out = subprocess.run(
+            [meltano_executable(), "config", "test", "tap-marketo-bulk"],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        sb.stop()
+    assert out.returncode == 1
+    assert "Plugin configuration is invalid" in out.stderr
+    assert "tap-marketo-bulk stopped: Marketo refused client_id/client_secret (HTTP 401)" in out.stderr
+    assert "not-the-secret" not in out.stdout + out.stderr
+    assert sb.created_jobs() == {}

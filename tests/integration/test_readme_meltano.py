@@ -21,7 +21,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -148,25 +148,13 @@ def check_real_instance(
     elif command[:2] == ["config", "test"]:  # the connection, as in step 3: no export job
         assert out.stdout.strip() == "Plugin configuration is valid"
         assert sb.created_jobs() == {}
-    elif command[0] == "select":  # what is selected
+    elif command[0] == "select":  # what is selected: the README's select patterns
         listed = [line.strip("\t[").split("] ", 1) for line in out.stdout.splitlines() if line.startswith("\t[")]
         chosen = {name for state, name in listed if state.strip() in ("selected", "automatic")}
-        assert {name for name in chosen if name.startswith("leads.")} == {
-            "leads.id",
-            "leads.email",
-            "leads.firstName",
-            "leads.lastName",
-            "leads.updatedAt",
-        }
-        assert {name.split(".")[0] for name in chosen} == {
-            "leads",
-            "activities",
-            "program_members",
-            "programs",
-            "activity_types",
-        }
+        assert {name for name in chosen if name.startswith("leads.")} == lead_fields(plugins)
+        assert {name.split(".")[0] for name in chosen} == {p.split(".")[0] for p in select(plugins)}
     elif command[0] == "run":
-        check_loaded(postgres, sb)
+        check_loaded(postgres, sb, plugins)
         assert PLACEHOLDERS["client_secret"] not in out.stdout + out.stderr
     elif command[:2] == ["state", "get"]:  # the bookmarks
         bookmarks = json.loads(out.stdout)["singer_state"]["bookmarks"]
@@ -176,19 +164,30 @@ def check_real_instance(
         pytest.fail(f"no check for the README command meltano {' '.join(command)}")
 
 
-def check_loaded(postgres: PostgresServer, sb: SandboxServer) -> None:
-    """The README's selection landed: five lead columns, the chosen activity types, every member."""
+def select(plugins: dict) -> list[str]:
+    return plugins["extractors"][0]["select"]
+
+
+def lead_fields(plugins: dict) -> set[str]:
+    """The lead properties the README selects one by one."""
+    fields = {pattern for pattern in select(plugins) if pattern.startswith("leads.")}
+    assert len(fields) == 5, fields
+    return fields
+
+
+def check_loaded(postgres: PostgresServer, sb: SandboxServer, plugins: dict) -> None:
+    """The README's selection landed: its lead columns, the chosen activity types, every member."""
     data = sb.data
-    end = datetime(2024, 4, 1, tzinfo=timezone.utc)
-    type_ids = {1, 2, 6, 7, 10, 11, 12, 13}
+    end = datetime.fromisoformat(END.replace("Z", "+00:00"))
+    type_ids = set(plugins["extractors"][0]["config"]["activity_type_ids"])
 
     def count(table: str) -> int:
         return int(postgres.psql(f"SELECT count(*) FROM {SCHEMA}.{table}", "marketo"))
 
     assert count("leads") == len(data.leads)
-    assert count("activities") == sum(
-        a["activityTypeId"] in type_ids and a["activityDate"] < end for a in data.activities
-    )
+    chosen = sum(a["activityTypeId"] in type_ids and a["activityDate"] < end for a in data.activities)
+    assert 0 < chosen < len(data.activities)
+    assert count("activities") == chosen
     assert count("program_members") == len(data.program_members)
     assert count("programs") == len(data.programs)
     assert count("activity_types") == len(data.activity_types)
@@ -198,11 +197,11 @@ def check_loaded(postgres: PostgresServer, sb: SandboxServer) -> None:
         "marketo",
     )
     assert sorted(name.replace("_", "").lower() for (name,) in columns) == sorted(
-        ["id", "email", "firstname", "lastname", "updatedat"]
+        field.removeprefix("leads.").replace("_", "").lower() for field in lead_fields(plugins)
     )
     tables = {
         name for (name,) in postgres.rows(f"SELECT tablename FROM pg_tables WHERE schemaname = '{SCHEMA}'", "marketo")
     }
-    assert tables == {"leads", "activities", "program_members", "programs", "activity_types"}  # as selected
+    assert tables == {pattern.split(".")[0] for pattern in select(plugins)}
     jobs = sb.created_jobs()
     assert set(jobs) == {"leads", "activities", "program_members"}

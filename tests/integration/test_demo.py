@@ -224,3 +224,29 @@ def test_config_test_fails_on_a_wrong_secret_with_the_taps_line(demo: subprocess
     assert "tap-marketo-bulk stopped: Marketo refused client_id/client_secret (HTTP 401)" in out.stderr
     assert "not-the-secret" not in out.stdout + out.stderr
     assert sb.created_jobs() == {}
+
+
+def test_prod_environment_takes_nothing_from_the_sandbox(demo: subprocess.CompletedProcess[str], database: Path):
+    """meltano.yml: a real instance is `--environment prod` with TAP_MARKETO_BULK_* set; .env's
+    sandbox choice and the sandbox's settings (its URL, secret, end_date, 1 s polling) stay out."""
+    env = clean_env(
+        MELTANO_DATABASE_URI=f"sqlite:///{database}",
+        TAP_MARKETO_BULK_CLIENT_ID="prod-client",
+        TAP_MARKETO_BULK_BASE_URL="https://123-ABC-456.mktorest.com/rest",
+    )
+    out = subprocess.run(
+        [meltano_executable(), "--environment", "prod", "config", "print", "tap-marketo-bulk"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "Environment 'prod' is active" in out.stderr
+    config = json.loads(out.stdout)
+    assert config["client_id"] == "prod-client"
+    assert config["base_url"] == "https://123-ABC-456.mktorest.com/rest"
+    assert config["poll_interval_seconds"] == 60
+    for sandbox_only in ("client_secret", "start_date", "end_date"):
+        assert sandbox_only not in config

@@ -20,10 +20,12 @@ PRIVATE_SDK_NAMES: dict[str, str] = {
     ),
     "Stream._sync_records": (
         "overridden to run the fast record path (streams/record_path.py) when stream maps, "
-        "flattening and --test are off; the SDK has no public way to replace its record loop"
+        "flattening and --test are off, and (streams/base.py) so a connection test that has its "
+        "record creates no export job; the SDK has no public way to replace its record loop"
     ),
     "Stream._sync_batches": (
-        "overridden so BATCH files follow our per-window checkpoints instead of the SDK's batching"
+        "overridden so BATCH files follow our per-window checkpoints instead of the SDK's batching, "
+        "and, like _sync_records, to create no export job in a connection test that has its record"
     ),
     "Stream._generate_schema_messages": (
         "overridden to send the discovered schema as is: the SDK's catalog model drops the "

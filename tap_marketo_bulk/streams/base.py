@@ -103,6 +103,38 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
 
     # --- shared machinery ---------------------------------------------------------------
 
+    def _sync_records(
+        self, context: t.Mapping | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """The record loop, unless a connection test already has its record (:meth:`probe_answered`)."""
+        if self.probe_answered():
+            return
+        yield from super()._sync_records(context, write_messages=write_messages)
+
+    def _sync_batches(self, batch_config: t.Any, context: t.Mapping | None = None) -> None:
+        """BATCH output, unless a connection test already has its record (:meth:`probe_answered`)."""
+        if not self.probe_answered():
+            super()._sync_batches(batch_config, context)
+
+    def probe_answered(self) -> bool:
+        """Whether this run is a connection test that has emitted a record already: then this
+        stream creates no export job and spends no export quota.
+
+        A connection test wants one record: the SDK's ``--test`` (one record per stream: a record
+        limit is set) or ``meltano config test`` (it reads stdout and stderr as one pipe and stops
+        the tap at the first RECORD). The streams that need no export job sync first (see the
+        tap's ``load_streams``), so with any of them selected the record comes from them.
+        """
+        probing = self.ABORT_AT_RECORD_COUNT is not None or output.read_with_logs()
+        if not (probing and output.record_sent()):
+            return False
+        self.logger.info(
+            "%s: creates no export job: this run is a connection test (meltano config test, or --test) "
+            "and has emitted a record already.",
+            self.name,
+        )
+        return True
+
     def bookmark(self) -> dt.datetime | None:
         """This stream's bookmark from STATE (the end of its last fully emitted window)."""
         value = self.stream_state.get("replication_key_value")

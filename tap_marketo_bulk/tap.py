@@ -100,7 +100,7 @@ class TapMarketoBulk(Tap):
 
         A connection test wants one record: ``meltano config test`` stops the tap at its first
         RECORD, the SDK's ``--test`` takes one per stream, and once a record is out no bulk stream
-        of such a run creates an export job (``BulkExportStream.probe_answered``). So the record
+        of such a run creates an export job (``BulkExportStream.connection_tested``). So the record
         comes from the free streams, after the describes of every run proved the credentials, the
         URL and the Lead, Activity and Custom Object permissions; ``programs`` first adds Read-Only
         Assets, which no describe needs. The SDK's order (by name) holds within each group.

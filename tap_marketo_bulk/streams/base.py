@@ -34,6 +34,9 @@ Route = t.Callable[[dict], "dict | None"]
 JOBS_KEY = "jobs_in_flight"
 #: Key of a stream's STATE listing the job it is creating (see :mod:`tap_marketo_bulk.exports.recovery`).
 INTENTS_KEY = "jobs_being_created"
+#: How long a run read as ``meltano config test`` reads a tap waits, after its first record and
+#: before its first export job, for the reader to stop it (Meltano does within milliseconds).
+READER_STOP_SECONDS = 5.0
 #: Stream names keep this rule wherever they are made (moved to the records wing, see
 #: :mod:`tap_marketo_bulk.records.names`; importable from here as before).
 __all__ = ["INTENTS_KEY", "JOBS_KEY", "BulkExportStream", "snake_case"]
@@ -106,31 +109,37 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
     def _sync_records(
         self, context: t.Mapping | None = None, *, write_messages: bool = True
     ) -> t.Generator[dict, t.Any, t.Any]:
-        """The record loop, unless a connection test already has its record (:meth:`probe_answered`)."""
-        if self.probe_answered():
+        """The record loop, unless ``--test`` already has its record (:meth:`connection_tested`)."""
+        if self.connection_tested():
             return
         yield from super()._sync_records(context, write_messages=write_messages)
 
     def _sync_batches(self, batch_config: t.Any, context: t.Mapping | None = None) -> None:
-        """BATCH output, unless a connection test already has its record (:meth:`probe_answered`)."""
-        if not self.probe_answered():
+        """BATCH output, unless ``--test`` already has its record (:meth:`connection_tested`)."""
+        if not self.connection_tested():
             super()._sync_batches(batch_config, context)
 
-    def probe_answered(self) -> bool:
-        """Whether this run is a connection test that has emitted a record already: then this
+    def connection_tested(self) -> bool:
+        """Whether this run is the SDK's ``--test`` and has emitted a record already: then this
         stream creates no export job and spends no export quota.
 
-        A connection test wants one record: the SDK's ``--test`` (one record per stream: a record
-        limit is set) or ``meltano config test`` (it reads stdout and stderr as one pipe and stops
-        the tap at the first RECORD). The streams that need no export job sync first (see the
-        tap's ``load_streams``), so with any of them selected the record comes from them.
+        A connection test wants one record, and the streams that need no export job sync first
+        (the tap's ``load_streams``), so with any of them selected the record comes from them.
+        ``--test`` says what it is (a record limit). ``meltano config test`` does not: it reads
+        stdout and stderr as one pipe and stops the tap at the first RECORD. A run read that way
+        waits once, after its first record and before its first export job, for that stop
+        (:func:`~tap_marketo_bulk.records.output.await_reader_stop`); when none comes (a person
+        reading a real run so) it goes on and exports everything: a guess may cost seconds,
+        never data.
         """
-        probing = self.ABORT_AT_RECORD_COUNT is not None or output.read_with_logs()
-        if not (probing and output.record_sent()):
+        if not output.record_sent():
+            return False
+        if self.ABORT_AT_RECORD_COUNT is None:
+            if output.read_with_logs():
+                output.await_reader_stop(READER_STOP_SECONDS, self.logger)
             return False
         self.logger.info(
-            "%s: creates no export job: this run is a connection test (meltano config test, or --test) "
-            "and has emitted a record already.",
+            "%s: creates no export job: this run is a connection test (--test) and has emitted a record already.",
             self.name,
         )
         return True

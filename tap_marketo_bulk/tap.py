@@ -23,6 +23,7 @@ from tap_marketo_bulk.records.output import OrderedMsgSpecWriter
 from tap_marketo_bulk.settings import SETTINGS_SCHEMA, retired_settings, settings_problems
 from tap_marketo_bulk.streams.activities import activity_streams
 from tap_marketo_bulk.streams.assets import ASSET_STREAMS
+from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
 from tap_marketo_bulk.streams.lists import StaticListsStream, static_list_members_stream
@@ -108,6 +109,25 @@ class TapMarketoBulk(Tap):
             LeadFieldsStream(self, marketo),
             LeadPartitionsStream(self, marketo),
         ]
+
+    def load_streams(self) -> list[Stream]:
+        """The streams in sync order: those that need no export job first, programs first.
+
+        A connection test wants one record: ``meltano config test`` stops the tap at its first
+        RECORD, the SDK's ``--test`` takes one per stream, and once a record is out no bulk stream
+        of such a run creates an export job (``BulkExportStream.connection_tested``). So the record
+        comes from the free streams, after the describes of every run proved the credentials, the
+        URL and the Lead, Activity and Custom Object permissions; ``programs`` first adds Read-Only
+        Assets, which no describe needs. The SDK's order (by name) holds within each group.
+        """
+        return sorted(super().load_streams(), key=lambda s: (isinstance(s, BulkExportStream), s.name != "programs"))
+
+    @property
+    def catalog_dict(self) -> dict:
+        """The catalog, its streams by name as the SDK lists them: only the sync order is ours."""
+        catalog = super().catalog_dict
+        catalog["streams"].sort(key=lambda entry: entry["tap_stream_id"])
+        return catalog
 
     def sync_all(self) -> None:
         """The SDK's sync, then one line saying what the run spent, however it ended."""

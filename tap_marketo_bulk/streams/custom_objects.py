@@ -15,8 +15,9 @@ import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.records.names import snake_case
 from tap_marketo_bulk.records.types import exportable_fields, typed_fields
-from tap_marketo_bulk.streams.base import BulkExportStream, snake_case
+from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:

@@ -28,7 +28,7 @@ from tap_marketo_bulk.exports.model import ExportRequest
 from tap_marketo_bulk.records.fields import DATETIME, INTEGER, STRING, Field
 from tap_marketo_bulk.records.reader import read_export
 from tap_marketo_bulk.records.types import converter
-from tap_marketo_bulk.streams.base import exported_files
+from tap_marketo_bulk.streams.base import connection_tested, exported_files
 from tap_marketo_bulk.streams.rest import (
     LEAD_DATABASE_PAGE_SIZE,
     LEAD_PERMISSION,
@@ -155,7 +155,10 @@ class StaticListMembersStream(RestStream):
             self.logger.warning("%s: static list %s is gone (deleted since it was listed): %s", self.name, list_id, exc)
 
     def bulk_members(self, lists: list[dict], sent: dict[int, set[int]], sizes: dict[str, int]) -> t.Iterator[dict]:
-        """Members of ``lists`` by one lead export job each (``staticListId``, ``fields: ["id"]``)."""
+        """Members of ``lists`` by one lead export job each (``staticListId``, ``fields: ["id"]``);
+        none in a connection test that has its record already."""
+        if lists and connection_tested(self):
+            return
         requests = [
             ExportRequest(
                 "leads",

@@ -40,8 +40,12 @@ class _Tap(Tap):
         return []
 
 
-def stream_of(cls: type[RestStream], marketo: MarketoInstance, state: dict | None = None) -> RestStream:
-    tap = _Tap(config=CONFIG, state={"bookmarks": {cls.name: state}} if state else None, validate_config=False)
+def stream_of(
+    cls: type[RestStream], marketo: MarketoInstance, state: dict | None = None, **settings: t.Any
+) -> RestStream:
+    """A ``cls`` stream on a bare tap with ``CONFIG`` and ``settings``, its STATE ``state``."""
+    config = {**CONFIG, **settings}
+    tap = _Tap(config=config, state={"bookmarks": {cls.name: state}} if state else None, validate_config=False)
     return cls(tap, marketo)
 
 

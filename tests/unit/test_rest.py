@@ -311,17 +311,20 @@ def test_versions_are_browsed_one_status_at_a_time_one_row_per_version(
 
 class SnakeThings(Things):
     name = "snake_things"
-
-    def column_name(self, name: str) -> str:
-        assert self.marketo.config["base_url"]  # settings are there to choose by
-        return {"isActive": "is_active", "updatedAt": "updated_at"}.get(name, name)
+    column_naming_rule = True
 
 
 def test_one_mapping_names_the_schema_keys_replication_key_and_records(marketo, requests_mock):
     requests_mock.get(
         f"{ROOT}/rest/asset/v1/things.json", [{"json": ok(thing(1, "2024-03-05T00:00:00Z"))}, {"json": NO_ASSETS}]
     )
-    stream = stream_of(SnakeThings, marketo)
+    assert list(stream_of(Things, marketo, column_naming="snake_case").schema["properties"]) == [
+        "id",
+        "isActive",
+        "folder",
+        "updatedAt",
+    ]  # the REST streams keep Marketo's names in this version
+    stream = stream_of(SnakeThings, marketo, column_naming="snake_case")
     assert list(stream.schema["properties"]) == ["id", "is_active", "folder", "updated_at"]
     assert (stream.primary_keys, stream.replication_key) == (["id"], "updated_at")
     assert list(stream.get_records(None)) == [
@@ -424,3 +427,20 @@ def test_lead_fields_probe_reuses_the_describe_and_deleted_leads_needs_a_token_f
     stream_of(DeletedLeadsStream, marketo).probe()
     assert queries(requests_mock, "/rest/v1/activities/pagingtoken.json") == [{"sinceDatetime": "2024-03-31T23:59:59Z"}]
     assert queries(requests_mock, "/rest/v1/activities/deletedleads.json") == [{"nextPageToken": "T", "batchSize": "1"}]
+
+
+def test_an_asset_endpoint_that_ignores_offset_stops_the_read_instead_of_paging_forever(marketo, requests_mock):
+    path = "/rest/asset/v1/things.json"
+    requests_mock.get(ROOT + path, json=ok({"id": 1}))  # the same page whatever the offset
+    with pytest.raises(errors.TransientServerError, match="answered offset 1 with the rows of the page before"):
+        list(asset_pages(marketo.client, path))
+    assert len(queries(requests_mock, path)) == 2
+
+
+def test_a_page_token_that_does_not_move_stops_the_read_instead_of_paging_forever(marketo, requests_mock):
+    path = "/rest/v1/lists.json"
+    requests_mock.get(
+        ROOT + path, [{"json": ok({"id": 1}, nextPageToken="A")}, {"json": ok({"id": 2}, nextPageToken="A")}]
+    )
+    with pytest.raises(errors.TransientServerError, match="answered the nextPageToken it was sent"):
+        list(token_pages(marketo.client, path))

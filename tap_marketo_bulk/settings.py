@@ -6,8 +6,12 @@ Every problem is reported with the setting's name and the fix, before any call t
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import difflib
+import json
 import os
 import typing as t
+from pathlib import Path
 
 from singer_sdk import typing as th
 
@@ -254,6 +258,80 @@ RETIRED_SETTINGS = {
 def retired_settings(config: t.Mapping[str, t.Any]) -> list[str]:
     """One warning per retired setting the config still sets."""
     return [why for name, why in RETIRED_SETTINGS.items() if config.get(name) is not None]
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> str | None:
+    """One warning naming every setting ``schema`` does not know, each with the closest known name.
+
+    ``schema`` is the tap's whole settings schema, the SDK's own settings (``stream_maps``,
+    ``batch_config``, ``flattening_*``, ...) included, so the names are never listed twice.
+    Objects whose schema lists their keys (``custom_object_sweep_list``) are checked inside
+    too; free-form ones (``stream_maps``, ``batch_config``'s storage options) are not.
+    """
+    unknown = [
+        f"{name} ({_closest(name, known)})"
+        for name, known in _unknown_keys(config, schema, "")
+        if name not in RETIRED_SETTINGS
+    ]
+    if not unknown:
+        return None
+    return (
+        f"Unknown settings, ignored: {'; '.join(unknown)}. The settings are listed by tap-marketo-bulk --about "
+        "and in the README."
+    )
+
+
+def _unknown_keys(value: t.Any, schema: t.Mapping[str, t.Any], prefix: str) -> t.Iterator[tuple[str, list[str]]]:
+    """(dotted name, the names known there) of each key the schema does not know."""
+    properties = schema.get("properties")
+    if not isinstance(value, t.Mapping) or not properties or schema.get("additionalProperties"):
+        return
+    for key, item in value.items():
+        if key in properties:
+            yield from _unknown_keys(item, properties[key], f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", [f"{prefix}{name}" for name in properties]
+
+
+def _closest(name: str, known: list[str]) -> str:
+    """``did you mean window_days?``, or where the settings are listed when none is close."""
+    by_lower = {candidate.lower(): candidate for candidate in known}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"did you mean {by_lower[close[0]]}?" if close else "no setting of that name"
+
+
+def read_json_file(path: str, option: str) -> dict[str, t.Any]:
+    """The JSON object in a file given on the command line (``--config``, ``--state``,
+    ``--catalog``); a missing, unreadable or malformed file is one line naming it."""
+    return json.loads(read_json_text(path, option), parse_float=decimal.Decimal)  # as the SDK reads numbers
+
+
+def read_json_text(path: str, option: str) -> str:
+    """The text of a command line file holding a JSON object, checked (see :func:`read_json_file`)."""
+    where = f"{option} file {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"{where} does not exist"
+        raise errors.ConfigError(msg) from None
+    except IsADirectoryError:
+        msg = f"{where} is a folder, not a file"
+        raise errors.ConfigError(msg) from None
+    except UnicodeDecodeError as exc:
+        msg = f"{where} is not UTF-8 text (byte {exc.start})"
+        raise errors.ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"{where} cannot be read ({exc.strerror or type(exc).__name__})"
+        raise errors.ConfigError(msg) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise errors.ConfigError(msg) from None
+    if not isinstance(value, dict):
+        msg = f"{where} must hold a JSON object ({{...}}), not a JSON {type(value).__name__}"
+        raise errors.ConfigError(msg)
+    return text
 
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -41,6 +41,7 @@ def raise_for_http_status(response: requests.Response, path: str) -> None:
     if status < 400:
         return
     excerpt = body_excerpt(response)
+    excerpt = excerpt.removeprefix(f"{status} - ").removeprefix(f"{status} ")  # "404 Not Found" pages
     answer = f"HTTP {status} {excerpt}".strip()
     if status == 404:
         raise errors.NotFound(f"{path}: {answer}", path=path, answer=answer)

@@ -219,7 +219,7 @@ def test_refusals_of_one_entity_carry_marketo_code_message_and_path(requests_moc
             404,
             "<html><head><title>404 - Page\n Not Found</title></head><body>x</body></html>",
             errors.NotFound,
-            "HTTP 404 404 - Page Not Found",
+            "HTTP 404 Page Not Found",
         ),
         (403, "Forbidden", errors.AccessDenied, "HTTP 403 Forbidden"),
         (401, "", errors.AccessDenied, "HTTP 401"),

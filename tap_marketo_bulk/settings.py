@@ -239,6 +239,15 @@ SETTINGS_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+#: This tap's object settings and their keys (taken before the SDK adds its own settings to the
+#: schema, whose objects are free-form).
+OBJECT_SETTING_KEYS: dict[str, tuple[str, ...]] = {
+    name: tuple(schema["properties"])
+    for name, schema in SETTINGS_SCHEMA["properties"].items()
+    if schema.get("properties")
+}
+
+
 def _parse_datetime(value: t.Any) -> dt.datetime | None:
     try:
         return parse_timestamp(value)
@@ -264,33 +273,25 @@ def unknown_settings(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any
     """One warning naming every setting ``schema`` does not know, each with the closest known name.
 
     ``schema`` is the tap's whole settings schema, the SDK's own settings (``stream_maps``,
-    ``batch_config``, ``flattening_*``, ...) included, so the names are never listed twice.
-    Objects whose schema lists their keys (``custom_object_sweep_list``) are checked inside
-    too; free-form ones (``stream_maps``, ``batch_config``'s storage options) are not.
+    ``batch_config``, ``flattening_*``, ...) included, so no name is listed twice. The keys of
+    this tap's object settings (``custom_object_sweep_list``) are checked too; the SDK's are
+    free-form (``batch_config``'s storage options, ``stream_maps``).
     """
-    unknown = [
-        f"{name} ({_closest(name, known)})"
-        for name, known in _unknown_keys(config, schema, "")
-        if name not in RETIRED_SETTINGS
-    ]
+    known = schema.get("properties") or {}
+    unknown: list[tuple[str, list[str]]] = []
+    for key, value in config.items():
+        if key in RETIRED_SETTINGS:
+            continue
+        if key not in known:
+            unknown.append((key, list(known)))
+            continue
+        inner = OBJECT_SETTING_KEYS.get(key)
+        if inner and isinstance(value, t.Mapping):
+            unknown.extend((f"{key}.{name}", [f"{key}.{n}" for n in inner]) for name in value if name not in inner)
     if not unknown:
         return None
-    return (
-        f"Unknown settings, ignored: {'; '.join(unknown)}. The settings are listed by tap-marketo-bulk --about "
-        "and in the README."
-    )
-
-
-def _unknown_keys(value: t.Any, schema: t.Mapping[str, t.Any], prefix: str) -> t.Iterator[tuple[str, list[str]]]:
-    """(dotted name, the names known there) of each key the schema does not know."""
-    properties = schema.get("properties")
-    if not isinstance(value, t.Mapping) or not properties or schema.get("additionalProperties"):
-        return
-    for key, item in value.items():
-        if key in properties:
-            yield from _unknown_keys(item, properties[key], f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", [f"{prefix}{name}" for name in properties]
+    named = "; ".join(f"{name} ({_closest(name, names)})" for name, names in unknown)
+    return f"Unknown settings, ignored: {named}. The settings are listed by tap-marketo-bulk --about and in the README."
 
 
 def _closest(name: str, known: list[str]) -> str:

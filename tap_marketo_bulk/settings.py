@@ -57,7 +57,7 @@ SETTINGS_SCHEMA = th.PropertiesList(
         "end_date",
         th.DateTimeType,
         title="End Date",
-        description="Exclusive upper bound of the range; default: the time the run starts.",
+        description="Exclusive upper bound of the range; default, and at most: the time the run starts.",
     ),
     th.Property(
         "window_days",

@@ -33,9 +33,9 @@ def connection_error(exc: requests.RequestException, path: str, host: str) -> er
 def raise_for_http_status(response: requests.Response, path: str) -> None:
     """Raise the error an HTTP status of 400 or more stands for; return on success.
 
-    401/403/404 refuse one entity (:class:`errors.Refusal`); any other 4xx whose body is not
-    JSON is no Marketo answer at all (a web page, a proxy): it names ``base_url`` at once
-    instead of being retried.
+    401/403/404 refuse one entity (:class:`errors.Refusal`); other 4xx are not retried. (A
+    ``base_url`` pointing at a web page is found by the identity call, on the same host: see
+    :func:`not_marketo`.)
     """
     status = response.status_code
     if status < 400:
@@ -54,8 +54,6 @@ def raise_for_http_status(response: requests.Response, path: str) -> None:
         raise errors.RateLimited(f"{path}: HTTP 429 too many requests")
     if status >= 500:
         raise errors.TransientServerError(f"{path}: {answer}")
-    if not is_json(response):
-        raise not_marketo(response, path)
     raise errors.InvalidRequest(f"{path}: {answer}")
 
 

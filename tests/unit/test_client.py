@@ -236,16 +236,36 @@ def test_http_refusals_of_one_entity_are_not_retried(requests_mock, client, stat
 
 
 @pytest.mark.parametrize("status", [400, 405, 407])
-def test_other_4xx_pages_that_are_not_json_name_base_url_at_once(requests_mock, client, status):
+def test_other_4xx_pages_stop_at_once_in_one_line(requests_mock, client, status):
     requests_mock.post(TOKEN_URL, json=token_body())
-    page = "<html><head><title>Proxy login</title></head></html>"
+    page = "<html><head><title>Proxy\n login</title></head></html>"
     api = requests_mock.get(
         f"{ROOT}/rest/v1/x.json", status_code=status, text=page, headers={"Content-Type": "text/html"}
     )
-    with pytest.raises(errors.ConfigError, match="base_url does not point at Marketo's REST API") as caught:
+    with pytest.raises(errors.InvalidRequest) as caught:
         client.get("/rest/v1/x.json")
-    assert f"HTTP {status}" in str(caught.value) and "text/html: 'Proxy login'" in str(caught.value)
+    assert str(caught.value) == f"/rest/v1/x.json: HTTP {status} Proxy login"
     assert api.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (404, "text/html", "<html><head><title>404 Not Found</title></head><body>nginx</body></html>"),
+        (200, "text/html; charset=utf-8", "<html><head><title>Sign in to the proxy</title></head></html>"),
+        (405, "text/plain", "Method Not Allowed"),
+        (401, "text/html", "<title>Unauthorized</title>"),
+    ],
+)
+def test_an_identity_answer_that_is_not_json_names_base_url_at_once(requests_mock, client, status, content_type, body):
+    token = requests_mock.post(TOKEN_URL, status_code=status, text=body, headers={"Content-Type": content_type})
+    with pytest.raises(errors.ConfigError) as caught:
+        client.get("/rest/v1/x.json")
+    message = str(caught.value)
+    assert message.startswith(f"/identity/oauth/token answered HTTP {status} with a body that is not JSON (")
+    assert "so base_url does not point at Marketo's REST API. Set base_url to the REST endpoint" in message
+    assert "\n" not in message and SECRET not in message
+    assert token.call_count == 1  # not retried: waiting does not change where a URL points
 
 
 def test_spend_lookups_wait_out_rate_limits_but_retry_nothing_else(requests_mock, client) -> None:

@@ -108,10 +108,7 @@ class TapMarketoBulk(Tap):
                 ("activities", "activities_*", "activity_types"),
                 lambda: [ActivityTypesStream(self, marketo), *activity_streams(self, marketo)],
             ),
-            *optional.streams(
-                DeletedLeadsStream, "deleted_leads", ["deleted_leads"], lambda: [DeletedLeadsStream(self, marketo)]
-            ),
-            *optional.streams(ProgramsStream, "programs", ["programs"], lambda: [ProgramsStream(self, marketo)]),
+            *optional.each(DeletedLeadsStream, ProgramsStream),
             *optional.streams(
                 ProgramMembersStream,
                 "program_members",

@@ -192,6 +192,15 @@ class OptionalEntities:
             return []
         return streams
 
+    def each(self, *kinds: type[OptionalStream]) -> list[Stream]:
+        """One stream of each class, each its own entity named as the stream (``kind.name``),
+        built as ``kind(tap, marketo)``: the REST streams whose schema is static."""
+        return [
+            stream
+            for kind in kinds
+            for stream in self.streams(kind, kind.name, [kind.name], lambda kind=kind: [kind(self.tap, self.marketo)])
+        ]
+
     def refused(self, kind: type[OptionalStream], entity: str, names: tuple[str, ...], exc: errors.Refusal) -> None:
         """Skip the entity with one warning, or stop where it was asked for by name."""
         settings, selected = naming(kind, self.tap.config), self.selects(names)

@@ -202,12 +202,10 @@ class OptionalEntities:
         ]
 
     def refused(self, kind: type[OptionalStream], entity: str, names: tuple[str, ...], exc: errors.Refusal) -> None:
-        """Skip the entity with one warning, or stop where it was asked for by name."""
+        """Skip the entity with one warning, or stop where it was asked for by name (a sync
+        only builds what its catalog selects, so there a refusal always stops)."""
         settings, selected = naming(kind, self.tap.config), self.selects(names)
         if settings or selected:
             msg = stop_message(entity, exc, kind.permission, settings=settings, selected=selected)
             raise errors.ConfigError(msg) from None
-        if self.selection is None:
-            say_refused(self.tap.logger, self.marketo, entity, exc, kind.permission)
-        else:  # said by the discovery that made this catalog; nothing of it is selected
-            self.marketo.refused.setdefault(entity, exc)
+        say_refused(self.tap.logger, self.marketo, entity, exc, kind.permission)

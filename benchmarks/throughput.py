@@ -1,8 +1,8 @@
 """Throughput and memory of the tap's record path, against a bare ``csv.reader`` loop.
 
     python benchmarks/throughput.py [--activities 1000000] [--leads 200000] [--rss-small 100000]
-                                    [--variants current,slow] [--repeat 5] [--small]
-                                    [--profile DIR]
+                                    [--variants current,slow] [--namings marketo,snake_case]
+                                    [--baseline DIR] [--repeat 5] [--small] [--profile DIR]
 
 For each file kind (a: activities with their ``attributes`` JSON, b: leads with 60 columns of
 mixed types) the benchmark
@@ -16,7 +16,10 @@ mixed types) the benchmark
 3. times a bare loop over that exact file (``for row in csv.reader(f): pass``) and the tap as a
    process (``benchmarks/run_tap.py VARIANT``, stdout to /dev/null, under ``/usr/bin/time -v``,
    else ``getrusage``), interleaved ``--repeat`` times, and prints the best of each: records/s,
-   the ratio to the bare loop, MB/s of file and the peak RSS;
+   the ratio to the bare loop, MB/s of file and the peak RSS. Each variant runs once per
+   ``--namings`` value (the ``column_naming`` setting); ``--baseline DIR`` adds the variant
+   ``baseline``, the ``tap_marketo_bulk`` of another checkout DIR (e.g. a ``git worktree`` of
+   main) with ``column_naming`` unset, interleaved with the others: a change before/after;
 4. repeats the activities run with ``--rss-small`` rows and prints the 1M vs 100k RSS ratio.
 
 The tap's bytecode is compiled first, as a ``pip install`` of the tap would have it (see
@@ -24,9 +27,10 @@ The tap's bytecode is compiled first, as a ``pip install`` of the tap would have
 the local download of the file, so the ratio is slightly pessimistic.
 
 ``--small`` instead checks correctness: small activity and lead exports are run through every
-variant and the slow path (SDK defaults: RECURSIVE type conformance, ``SingerWriter``), and the
-RECORD messages are compared value by value (JSON numbers decoded as Decimal); it exits 1 on any
-difference. ``--profile DIR`` also writes a cProfile of each tap run to DIR and prints its top.
+variant and the slow path (SDK defaults: RECURSIVE type conformance, ``SingerWriter``), under
+each of ``--namings``, and the RECORD messages are compared value by value (JSON numbers decoded
+as Decimal); it exits 1 on any difference. ``--profile DIR`` also writes a cProfile of each
+tap run to DIR and prints its top.
 
 Targets (issue "Throughput and memory"): ratio >= 0.5 for both files, peak RSS < 200 MB and the
 1M run at most 10 % above the 100k run.
@@ -179,7 +183,8 @@ def start_sandbox(kind: str, rows: int) -> SandboxServer:
     return sandbox.start()
 
 
-def tap_config(sandbox: SandboxServer, workdir: Path) -> Path:
+def tap_config(sandbox: SandboxServer, workdir: Path, naming: str | None = None) -> Path:
+    """The tap's config; ``naming`` is ``column_naming`` (unset when None)."""
     config = {
         "client_id": sandbox.options.client_id,
         "client_secret": sandbox.options.client_secret,
@@ -189,14 +194,15 @@ def tap_config(sandbox: SandboxServer, workdir: Path) -> Path:
         "window_days": 31,
         "poll_interval_seconds": 0.01,
         "temp_dir": str(workdir),
+        **({"column_naming": naming} if naming else {}),
     }
-    path = workdir / "config.json"
+    path = workdir / f"config-{naming or 'unset'}.json"
     path.write_text(json.dumps(config))
     return path
 
 
 def tap_catalog(config: Path, stream: str, workdir: Path) -> Path:
-    """Discover, then select only ``stream`` (all its properties)."""
+    """Discover, then select only ``stream`` (all its properties); one catalog per config."""
     out = subprocess.run(
         [sys.executable, str(HERE / "run_tap.py"), "current", "--config", str(config), "--discover"],
         check=True,
@@ -208,7 +214,7 @@ def tap_catalog(config: Path, stream: str, workdir: Path) -> Path:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == []:
                 meta["metadata"]["selected"] = entry["tap_stream_id"] == stream
-    path = workdir / f"catalog-{stream}.json"
+    path = workdir / f"catalog-{stream}-{config.stem}.json"
     path.write_text(json.dumps(catalog))
     return path
 
@@ -256,12 +262,19 @@ def bare_loop(path: Path, repeat: int = 3) -> tuple[float, int]:
     return best, rows
 
 
+#: ``--baseline``: the directory whose ``tap_marketo_bulk`` the ``baseline`` variant runs.
+BASELINE: dict[str, Path] = {}
+
+
 def run_tap(
     variant: str, config: Path, catalog: Path, stdout: Any = subprocess.DEVNULL, profile: Path | None = None
 ) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one tap process."""
-    command = [sys.executable, str(HERE / "run_tap.py"), variant, "--config", str(config), "--catalog", str(catalog)]
     env = dict(os.environ)
+    if variant == "baseline":  # the installed console script's code, from the other checkout
+        env["PYTHONPATH"] = str(BASELINE["dir"])
+        variant = "current"
+    command = [sys.executable, str(HERE / "run_tap.py"), variant, "--config", str(config), "--catalog", str(catalog)]
     if profile:
         env["BENCH_PROFILE"] = str(profile)
     timer = shutil.which("time") if Path("/usr/bin/time").exists() else None
@@ -288,8 +301,21 @@ def print_profile(path: Path, top: int = 25) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
+def runs_of(variants: list[str], namings: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Label -> (variant, column_naming) of every tap run of one repetition; the baseline once,
+    with column_naming unset (a checkout from before the setting ignores it)."""
+    runs: dict[str, tuple[str, str | None]] = {}
+    for variant in variants:
+        if variant == "baseline":
+            runs["baseline"] = (variant, None)
+            continue
+        for naming in namings:
+            runs[variant if namings == ["marketo"] else f"{variant}/{naming}"] = (variant, naming)
+    return runs
+
+
 def measure(
-    kind: str, rows: int, variants: list[str], repeat: int, workdir: Path, profile_dir: Path | None
+    kind: str, rows: int, variants: list[str], repeat: int, workdir: Path, profile_dir: Path | None, namings: list[str]
 ) -> dict[str, dict[str, float]]:
     stream = "leads" if kind == "leads" else "activities"
     label = f"{kind} x {rows:,}"
@@ -299,19 +325,21 @@ def measure(
         print(f"\n== {label}: sandbox ready in {time.perf_counter() - started:.1f} s", flush=True)
         path = download_export(sandbox, kind, workdir)
         size = path.stat().st_size
-        config = tap_config(sandbox, workdir)
-        catalog = tap_catalog(config, stream, workdir)
+        setups = {}
+        for name, (variant, naming) in runs_of(variants, namings).items():
+            config = tap_config(sandbox, workdir, naming)
+            setups[name] = (variant, config, tap_catalog(config, stream, workdir))
         with path.open(encoding="utf-8", newline="") as handle:
             columns = len(next(csv.reader(handle)))
         # Interleaved, best of each: a shared machine's speed drifts by tens of percent over a
         # minute, and the ratio must compare the two loops at the same speed.
         bare_times: list[float] = []
-        runs: dict[str, list[tuple[float, float]]] = {variant: [] for variant in variants}
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in setups}
         for _ in range(repeat):
             seconds, file_rows = bare_loop(path, repeat=1)
             bare_times.append(seconds)
-            for variant in variants:
-                runs[variant].append(run_tap(variant, config, catalog))
+            for name, (variant, config, catalog) in setups.items():
+                runs[name].append(run_tap(variant, config, catalog))
         bare = min(bare_times)
         print(f"file: {file_rows:,} rows, {columns} columns, {size / 1e6:.1f} MB")
         print(
@@ -319,20 +347,20 @@ def measure(
             f"(runs: {', '.join(f'{t:.2f}' for t in bare_times)} s)"
         )
         results = {}
-        for variant in variants:
-            wall = min(r[0] for r in runs[variant])
-            rss = max(r[1] for r in runs[variant])
-            results[variant] = {"wall": wall, "rss": rss, "rate": file_rows / wall, "ratio": bare / wall}
+        for name, (variant, config, catalog) in setups.items():
+            wall = min(r[0] for r in runs[name])
+            rss = max(r[1] for r in runs[name])
+            results[name] = {"wall": wall, "rss": rss, "rate": file_rows / wall, "ratio": bare / wall}
             print(
-                f"tap[{variant}]: {wall:.2f} s = {file_rows / wall:,.0f} rec/s, "
+                f"tap[{name}]: {wall:.2f} s = {file_rows / wall:,.0f} rec/s, "
                 f"ratio to bare loop {bare / wall:.2f}, {size / wall / 1e6:.1f} MB/s, peak RSS {rss:.0f} MB "
-                f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs[variant])} s)",
+                f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs[name])} s)",
                 flush=True,
             )
             if profile_dir:
-                prof = profile_dir / f"{kind}-{rows}-{variant}.prof"
+                prof = profile_dir / f"{kind}-{rows}-{name.replace('/', '-')}.prof"
                 run_tap(variant, config, catalog, profile=prof)
-                print(f"-- profile of tap[{variant}] ({prof}):")
+                print(f"-- profile of tap[{name}] ({prof}):")
                 print_profile(prof)
         return results
     finally:
@@ -368,30 +396,31 @@ def _diff(a: Any, b: Any, where: str, out: list[str]) -> None:
             _diff(x, y, f"{where}[{i}]", out)
 
 
-def small(variants: list[str], workdir: Path) -> int:
+def small(variants: list[str], workdir: Path, namings: list[str]) -> int:
     failures = 0
     for kind, rows in (("activities", 3000), ("leads", 2000)):
         stream = "leads" if kind == "leads" else "activities"
         sandbox = start_sandbox(kind, rows)
         try:
-            config = tap_config(sandbox, workdir)
-            catalog = tap_catalog(config, stream, workdir)
-            outputs = {}
-            for variant in ["slow", *variants]:
-                out = workdir / f"small-{kind}-{variant}.jsonl"
-                with out.open("wb") as handle:
-                    run_tap(variant, config, catalog, stdout=handle)
-                outputs[variant] = _records(out.read_bytes())
-            reference = outputs["slow"]
-            count = len(reference.get(stream, []))
-            for variant in variants:
-                problems: list[str] = []
-                _diff(reference, outputs[variant], variant, problems)
-                status = "identical" if not problems else f"{len(problems)} DIFFERENCES"
-                print(f"--small {kind}: {count:,} records, {variant} vs slow path: {status}")
-                for problem in problems[:20]:
-                    print("   ", problem)
-                failures += bool(problems)
+            for naming in namings:
+                config = tap_config(sandbox, workdir, naming)
+                catalog = tap_catalog(config, stream, workdir)
+                outputs = {}
+                for variant in ["slow", *variants]:
+                    out = workdir / f"small-{kind}-{variant}-{naming}.jsonl"
+                    with out.open("wb") as handle:
+                        run_tap(variant, config, catalog, stdout=handle)
+                    outputs[variant] = _records(out.read_bytes())
+                reference = outputs["slow"]
+                count = len(reference.get(stream, []))
+                for variant in variants:
+                    problems: list[str] = []
+                    _diff(reference, outputs[variant], variant, problems)
+                    status = "identical" if not problems else f"{len(problems)} DIFFERENCES"
+                    print(f"--small {kind}, {naming}: {count:,} records, {variant} vs slow path: {status}")
+                    for problem in problems[:20]:
+                        print("   ", problem)
+                    failures += bool(problems)
         finally:
             sandbox.stop()
             _rendered.clear()
@@ -400,7 +429,7 @@ def small(variants: list[str], workdir: Path) -> int:
 
 
 def compile_package() -> None:
-    """Write the tap's bytecode, as ``pip install`` does for a user's install.
+    """Write the tap's bytecode (and the baseline's), as ``pip install`` does for a user's install.
 
     The project's own editable install has none, and with ``PYTHONDONTWRITEBYTECODE`` set (as
     on the CI machines) every tap run would compile the package from source again: about
@@ -409,6 +438,8 @@ def compile_package() -> None:
     import tap_marketo_bulk
 
     compileall.compile_dir(Path(tap_marketo_bulk.__file__).parent, quiet=1)
+    if BASELINE:
+        compileall.compile_dir(BASELINE["dir"] / "tap_marketo_bulk", quiet=1)
 
 
 def main() -> int:
@@ -416,7 +447,11 @@ def main() -> int:
     parser.add_argument("--activities", type=int, default=1_000_000)
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--rss-small", type=int, default=100_000, help="activities of the RSS comparison run")
-    parser.add_argument("--variants", default="current", help="comma list of current, slow")
+    parser.add_argument("--variants", default="current", help="comma list of current, slow (and baseline)")
+    parser.add_argument("--namings", default="marketo", help="comma list of column_naming values: marketo, snake_case")
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout whose tap_marketo_bulk runs as the variant 'baseline' (before/after)"
+    )
     parser.add_argument(
         "--repeat", type=int, default=5, help="interleaved bare-loop and tap runs per variant (best time kept)"
     )
@@ -425,22 +460,26 @@ def main() -> int:
     parser.add_argument("--only", choices=["activities", "leads"], help="measure one file kind only")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
+    namings = [n for n in args.namings.split(",") if n]
+    if args.baseline:
+        BASELINE["dir"] = args.baseline.resolve()
+        variants = ["baseline", *(v for v in variants if v != "baseline")]
     compile_package()
     with tempfile.TemporaryDirectory(prefix="tap-bench-") as tmp:
         workdir = Path(tmp)
         if args.small:
-            return small([v for v in variants if v != "slow"] or ["current"], workdir)
+            return small([v for v in variants if v not in ("slow", "baseline")] or ["current"], workdir, namings)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
         results = {}
         if args.only in (None, "activities") and args.activities:
-            results["a"] = measure("activities", args.activities, variants, args.repeat, workdir, args.profile)
+            results["a"] = measure("activities", args.activities, variants, args.repeat, workdir, args.profile, namings)
         if args.only in (None, "leads") and args.leads:
-            results["b"] = measure("leads", args.leads, variants, args.repeat, workdir, args.profile)
+            results["b"] = measure("leads", args.leads, variants, args.repeat, workdir, args.profile, namings)
         if args.only in (None, "activities") and args.rss_small and args.activities:
-            small_run = measure("activities", args.rss_small, variants, 1, workdir, None)
+            small_run = measure("activities", args.rss_small, variants, 1, workdir, None, namings)
             print("\n== peak RSS, flat with size (target: large <= 1.10 x small, < 200 MB)")
-            for variant in variants:
+            for variant in small_run:
                 big, little = results["a"][variant]["rss"], small_run[variant]["rss"]
                 print(
                     f"tap[{variant}]: {args.activities:,} rows {big:.0f} MB vs {args.rss_small:,} rows "

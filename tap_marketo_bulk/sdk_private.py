@@ -20,10 +20,12 @@ PRIVATE_SDK_NAMES: dict[str, str] = {
     ),
     "Stream._sync_records": (
         "overridden to run the fast record path (streams/record_path.py) when stream maps, "
-        "flattening and --test are off; the SDK has no public way to replace its record loop"
+        "flattening and --test are off, and (streams/base.py) so a connection test that has its "
+        "record creates no export job; the SDK has no public way to replace its record loop"
     ),
     "Stream._sync_batches": (
-        "overridden so BATCH files follow our per-window checkpoints instead of the SDK's batching"
+        "overridden so BATCH files follow our per-window checkpoints instead of the SDK's batching, "
+        "and, like _sync_records, to create no export job in a connection test that has its record"
     ),
     "Stream._generate_schema_messages": (
         "overridden to send the discovered schema as is: the SDK's catalog model drops the "
@@ -34,7 +36,9 @@ PRIVATE_SDK_NAMES: dict[str, str] = {
     ),
     "Stream._write_state_message": "STATE at each window's end: the SDK has no public checkpoint call",
     "Stream._write_starting_replication_value": (
-        "called by the fast path so get_starting_timestamp reads the bookmark as on the SDK's path"
+        "called by the fast path so get_starting_timestamp reads the bookmark as on the SDK's path; "
+        "overridden so a bookmark written under the other column_naming is kept (the SDK drops a "
+        "bookmark whose replication key name changed)"
     ),
     "Stream._finalize_state": "called at the end of a fast sync, as the SDK's loop does",
     "Stream._write_record_message": "activity family members' records when they are off the fast path",

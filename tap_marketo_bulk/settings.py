@@ -8,11 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import difflib
+import io
 import json
 import os
 import typing as t
 from pathlib import Path
 
+import click
 from singer_sdk import typing as th
 
 from tap_marketo_bulk import errors
@@ -222,6 +224,18 @@ SETTINGS_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "column_naming",
+        th.StringType,
+        default="marketo",
+        allowed_values=["marketo", "snake_case"],
+        title="Column Naming",
+        description=(
+            "Column names of the bulk streams: marketo keeps Marketo's names (createdAt, Company_Country__c); "
+            "snake_case makes them created_at, company_country_c, for warehouses and Fivetran's dbt_marketo. "
+            "Switching keeps STATE; run --discover again for the new names."
+        ),
+    ),
+    th.Property(
         "export_daily_quota_mb",
         th.NumberType,
         title="Export Daily Quota MB",
@@ -426,3 +440,47 @@ def activity_filter_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             "and select the deleted_leads stream instead"
         )
     return problems
+
+
+class CommandLineFiles:
+    """The tap's ``--config``, ``--state`` and ``--catalog`` files, read so that a missing,
+    unreadable or malformed one is one line naming it (the SDK would end in a traceback).
+
+    Mixed in before the SDK's ``Tap``; the files are checked here, then read by the SDK as usual.
+    """
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """``--config`` files (``ENV`` means the environment), each checked first."""
+        for path in value:
+            if path != "ENV":
+                read_json_file(path, "--config")
+        return super().cb_config(ctx, param, value)  # type: ignore[misc]
+
+    @classmethod
+    def invoke(
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        state: str | None = None,
+        catalog: str | None = None,
+    ) -> None:
+        """The SDK's run, given ``--state`` and ``--catalog`` as checked text."""
+        if about:
+            return super().invoke(about=about, about_format=about_format)  # type: ignore[misc]
+        files = {
+            option: None if path is None else io.StringIO(read_json_text(path, f"--{option}"))
+            for option, path in (("state", state), ("catalog", catalog))
+        }
+        return super().invoke(config=config, **files)  # type: ignore[misc]
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, its ``--state`` and ``--catalog`` taken as paths for :meth:`invoke`."""
+        command = super().get_singer_command()  # type: ignore[misc]
+        for param in command.params:
+            if param.name in {"state", "catalog"}:
+                param.type = click.STRING
+        return command

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import io
 import logging
 import signal
 import sys
@@ -26,13 +25,13 @@ from tap_marketo_bulk.instance import MarketoInstance
 from tap_marketo_bulk.records.output import OrderedMsgSpecWriter
 from tap_marketo_bulk.settings import (
     SETTINGS_SCHEMA,
-    read_json_file,
-    read_json_text,
+    CommandLineFiles,
     retired_settings,
     settings_problems,
     unknown_settings,
 )
 from tap_marketo_bulk.streams.activities import ActivityFamilyStream, activity_streams
+from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
 from tap_marketo_bulk.streams.optional import OptionalEntities
@@ -40,7 +39,7 @@ from tap_marketo_bulk.streams.program_members import ProgramMembersStream, progr
 from tap_marketo_bulk.streams.reference import ActivityTypesStream, DeletedLeadsStream, ProgramsStream
 
 
-class TapMarketoBulk(Tap):
+class TapMarketoBulk(CommandLineFiles, Tap):
     """Singer tap for Marketo's Bulk Extract API."""
 
     name = "tap-marketo-bulk"
@@ -118,6 +117,25 @@ class TapMarketoBulk(Tap):
             *custom_object_streams(self, marketo, optional),
         ]
 
+    def load_streams(self) -> list[Stream]:
+        """The streams in sync order: those that need no export job first, programs first.
+
+        A connection test wants one record: ``meltano config test`` stops the tap at its first
+        RECORD, the SDK's ``--test`` takes one per stream, and once a record is out no bulk stream
+        of such a run creates an export job (``BulkExportStream.connection_tested``). So the record
+        comes from the free streams, after the describes of every run proved the credentials, the
+        URL and the Lead, Activity and Custom Object permissions; ``programs`` first adds Read-Only
+        Assets, which no describe needs. The SDK's order (by name) holds within each group.
+        """
+        return sorted(super().load_streams(), key=lambda s: (isinstance(s, BulkExportStream), s.name != "programs"))
+
+    @property
+    def catalog_dict(self) -> dict:
+        """The catalog, its streams by name as the SDK lists them: only the sync order is ours."""
+        catalog = super().catalog_dict
+        catalog["streams"].sort(key=lambda entry: entry["tap_stream_id"])
+        return catalog
+
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's STATE, with no bookmark later than this run's start (see
         :meth:`MarketoInstance.bookmarks_after_start`)."""
@@ -179,41 +197,9 @@ class TapMarketoBulk(Tap):
         interrupts.interrupt(errors.Interrupted(msg))
 
     @classmethod
-    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
-        """``--config`` files, each checked first: a missing, unreadable or malformed file is
-        one line naming it (the SDK would end in a traceback)."""
-        for path in value:
-            if path != "ENV":
-                read_json_file(path, "--config")
-        return super().cb_config(ctx, param, value)
-
-    @classmethod
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: t.Any = None,
-        state: str | None = None,
-        catalog: str | None = None,
-    ) -> None:
-        """The SDK's run, with ``--state`` and ``--catalog`` read here: a missing, unreadable or
-        malformed file is one line naming it."""
-        if about:
-            return super().invoke(about=about, about_format=about_format)
-        files = {
-            option: None if path is None else io.StringIO(read_json_text(path, f"--{option}"))
-            for option, path in (("state", state), ("catalog", catalog))
-        }
-        return super().invoke(config=config, **files)
-
-    @classmethod
     def get_singer_command(cls) -> click.Command:
         """The SDK's command, with our errors reported as one clear line, no traceback."""
         command = super().get_singer_command()
-        for param in command.params:
-            if param.name in {"state", "catalog"}:
-                param.type = click.STRING  # a path, read by invoke: its problems are one line
         sdk_hook = command.excepthook  # type: ignore[attr-defined]
 
         def excepthook(exc_type: type[BaseException], exc: BaseException, tb: t.Any) -> None:

@@ -15,7 +15,12 @@ writes all collected records, so a STATE never overtakes the records it covers.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
+import os
+import stat
 import sys
+import time
 import typing as t
 
 import msgspec
@@ -36,6 +41,49 @@ BATCH_RECORDS = 128
 _pending = bytearray()
 #: Every writer of this process, in creation order.
 _writers: list[Writer] = []
+#: Whether a RECORD or BATCH message went out through the SDK's writer (streams off the fast path).
+_sdk_record_sent = False
+#: Whether :func:`await_reader_stop` has waited already.
+_reader_stop_awaited = False
+
+
+def record_sent() -> bool:
+    """Whether this process has emitted a record yet, from any stream, on either path."""
+    return _sdk_record_sent or any(writer.count for writer in _writers)
+
+
+@functools.cache
+def read_with_logs() -> bool:
+    """Whether stdout is the very pipe stderr goes to.
+
+    The log lines then sit between the messages, so most likely no target is loading this
+    output: someone is only looking at it. ``meltano config test`` reads a tap so (until the
+    first RECORD or BATCH, then it stops the tap); ``meltano run`` and ``meltano invoke`` never do.
+    """
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):  # closed, or not a real file (a test's capture)
+        return False
+    return stat.S_ISFIFO(out.st_mode) and os.path.samestat(out, err)
+
+
+def await_reader_stop(seconds: float, logger: logging.Logger) -> None:
+    """Once per run: put every record written so far in the pipe, then give its reader
+    ``seconds`` to stop the tap (SIGTERM, raised here as an interrupt) before going on."""
+    global _reader_stop_awaited
+    if _reader_stop_awaited:
+        return
+    _reader_stop_awaited = True
+    flush()
+    sys.stdout.flush()
+    logger.info(
+        "stdout and stderr are one pipe, as meltano config test reads a tap: waiting up to %.0f s for it "
+        "to stop this run before the first export job (send stderr elsewhere to skip the wait)",
+        seconds,
+    )
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def spill() -> None:
@@ -82,9 +130,11 @@ class OrderedMsgSpecWriter(MsgSpecWriter):
 
     def write_message(self, message: t.Any) -> None:
         """Flush pending RECORD lines, then write the message, with no interrupt in between."""
+        global _sdk_record_sent
         with interrupts.held():
             flush()
             super().write_message(message)
+        _sdk_record_sent = _sdk_record_sent or message.type in ("RECORD", "BATCH")
 
 
 class Writer:

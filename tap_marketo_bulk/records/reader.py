@@ -171,11 +171,12 @@ class ExportReader:
 
     ``converters`` maps every expected column name to the function converting its raw
     non-null string (see :mod:`tap_marketo_bulk.records.types`); the header must contain exactly
-    these columns, in any order. ``drop=(column, raw)`` skips rows whose raw value in
-    ``column`` is ``raw`` before they are built (the rows of the next window, see
-    :mod:`tap_marketo_bulk.windows`). ``omit`` names columns :meth:`emit` does not keep, and
-    ``struct`` makes it hand on msgspec structs instead of dicts
-    (see :func:`~tap_marketo_bulk.records.rowcode.compile_emit_loop`).
+    these columns, in any order. ``keys`` maps a column to its record key (a stream's column
+    name, see :mod:`tap_marketo_bulk.records.names`; default: the column's own name).
+    ``drop=(column, raw)`` skips rows whose raw value in ``column`` is ``raw`` before they are
+    built (the rows of the next window, see :mod:`tap_marketo_bulk.windows`). ``omit`` names
+    record keys :meth:`emit` does not keep, and ``struct`` makes it hand on msgspec structs
+    instead of dicts (see :func:`~tap_marketo_bulk.records.rowcode.compile_emit_loop`).
     """
 
     def __init__(
@@ -184,6 +185,7 @@ class ExportReader:
         converters: Mapping[str, Callable[[str], Any]],
         *,
         file_format: str = "CSV",
+        keys: Mapping[str, str] | None = None,
         drop: tuple[str, str] | None = None,
         omit: Iterable[str] = (),
         struct: bool = False,
@@ -198,6 +200,7 @@ class ExportReader:
         _check_header(self.path, self.header, converters)
         self.columns = list(self.header)
         self.converters = [converters[name] for name in self.columns]
+        self.keys = [keys.get(name, name) for name in self.columns] if keys else None
         self.drop_index, self.drop_raw = (self.columns.index(drop[0]), drop[1]) if drop else (None, None)
         self._omit, self._struct = frozenset(omit), struct
 
@@ -219,7 +222,7 @@ class ExportReader:
             reader = self._csv(self._lines(handle))
             next(reader)
             record = dropped = 0
-            build = compile_row_builder(self.columns, self.converters)
+            build = compile_row_builder(self.columns, self.converters, self.keys)
             with self._errors_explained(reader, lambda: record):
                 for record, row in enumerate(reader, 1):
                     if self.drops(row):
@@ -267,7 +270,12 @@ class ExportReader:
         """:meth:`emit`'s generated loop and slow builder, compiled on first use (the SDK path
         never needs them)."""
         return compile_emit_loop(
-            self.columns, self.converters, drop_index=self.drop_index, omit=self._omit, struct=self._struct
+            self.columns,
+            self.converters,
+            drop_index=self.drop_index,
+            omit=self._omit,
+            struct=self._struct,
+            keys=self.keys,
         )
 
     def drops(self, row: list[str]) -> bool:
@@ -298,10 +306,12 @@ def read_export(
     converters: Mapping[str, Callable[[str], Any]],
     *,
     file_format: str = "CSV",
+    keys: Mapping[str, str] | None = None,
     drop: tuple[str, str] | None = None,
 ) -> Generator[dict[str, Any], None, Progress]:
-    """Yield one dict per record of an export file, values converted per column; return
-    the rows read and those dropped as the next window's (:class:`Progress`).
+    """Yield one dict per record of an export file, values converted per column and keyed by
+    ``keys`` (default: the column names); return the rows read and those dropped as the next
+    window's (:class:`Progress`).
 
     The literal ``null`` becomes ``None`` without calling the converter. NUL bytes are removed
     from values. An empty or header-only file yields nothing. Raises
@@ -310,4 +320,4 @@ def read_export(
     names the file, the record (1-based, header excluded), its line and the column. The file
     is streamed row by row; memory does not grow with its size. See :class:`ExportReader`.
     """
-    return (yield from ExportReader(path, converters, file_format=file_format, drop=drop).rows())
+    return (yield from ExportReader(path, converters, file_format=file_format, keys=keys, drop=drop).rows())

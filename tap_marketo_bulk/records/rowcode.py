@@ -37,6 +37,7 @@ def _items(
     namespace: dict[str, Any],
     *,
     raw: bool,
+    keys: list[str] | None = None,
     omit: frozenset[str] = frozenset(),
 ) -> tuple[str, list[tuple[str, str, str]]]:
     """Source pieces of the generated row code: the unpack target, and for each kept column
@@ -52,21 +53,23 @@ def _items(
     give the converter's result without a Python call; any other value makes them defer to the
     converter or raise, and the row is then built again with the slow expressions.
 
-    Column names and converters are bound in ``namespace`` (``k0``, ``c1``), never pasted into
-    the source, so a header cannot inject code. ``str`` converters are skipped: ``str(s)`` is
-    ``s`` itself. Columns in ``omit`` are unpacked (the field count is still checked) but not
-    converted or kept.
+    Record keys (``keys[i]`` for column ``i``, by default the column names: a stream's column
+    names, see :mod:`tap_marketo_bulk.records.names`) and converters are bound in ``namespace``
+    (``k0``, ``c1``), never pasted into the source, so a header cannot inject code, and a
+    renamed column costs nothing per row. ``str`` converters are skipped: ``str(s)`` is ``s``
+    itself. Columns whose key is in ``omit`` are unpacked (the field count is still checked)
+    but not converted or kept.
     """
     inline = INLINE_RAW if raw else INLINE
     namespace.update(INLINE_NAMES)
     unpack = []
     items = []
-    for index, (name, conv) in enumerate(zip(columns, converters, strict=True)):
+    for index, (key, conv) in enumerate(zip(keys or columns, converters, strict=True)):
         var = f"v{index}"
         unpack.append(var)
-        if name in omit:
+        if key in omit:
             continue
-        namespace[f"k{index}"] = name
+        namespace[f"k{index}"] = key
         if conv is str:
             slow = fast = var
         else:
@@ -93,15 +96,18 @@ def _compile(source: str, namespace: dict[str, Any], name: str, columns: int) ->
     return namespace[name]
 
 
-def compile_row_builder(columns: list[str], converters: list[Callable[[str], Any]]) -> Callable[[list[str]], Any]:
-    """A function turning one csv row into a record dict, for this header (the SDK path).
+def compile_row_builder(
+    columns: list[str], converters: list[Callable[[str], Any]], keys: list[str] | None = None
+) -> Callable[[list[str]], Any]:
+    """A function turning one csv row into a record dict, for this header (the SDK path);
+    ``keys`` are the record keys of the columns (default: the column names).
 
     It tries the fast display and falls back to the converters alone, which give the same
     values or raise the reportable ValueError; the tuple unpack raises ValueError for a wrong
     field count.
     """
     namespace: dict[str, Any] = {"_errors": _INLINE_ERRORS}
-    unpack, items = _items(columns, converters, namespace, raw=False)
+    unpack, items = _items(columns, converters, namespace, raw=False, keys=keys)
     source = (
         "def build(row):\n"
         f"    {unpack} = row\n"
@@ -120,6 +126,7 @@ def compile_emit_loop(
     drop_index: int | None,
     omit: frozenset[str],
     struct: bool,
+    keys: list[str] | None = None,
 ) -> tuple[Callable[..., None], Callable[[list[str]], Any]]:
     """The fast path's whole per-row loop, generated for this header.
 
@@ -128,8 +135,8 @@ def compile_emit_loop(
     rows. A row whose ``drop_index`` value is ``drop_raw`` is skipped before it is built. A row
     off the fast forms goes to ``rebuild(row, record)``, which returns its dict, None to drop
     it, or raises the reportable error. ``progress`` (a two-item list) receives the records
-    read and dropped, also when the loop ends by an exception. Also returns the matching slow
-    builder, for ``rebuild``.
+    read and dropped, also when the loop ends by an exception. ``keys`` and ``omit`` are as in
+    :func:`_items`. Also returns the matching slow builder, for ``rebuild``.
 
     With ``struct`` records are :mod:`msgspec` structs of the kept columns instead of dicts:
     built by one positional call, encoded with their keys pre-encoded, freed without a hash
@@ -137,7 +144,7 @@ def compile_emit_loop(
     ``None``). msgspec writes them exactly as the same dicts. For records nothing reads again.
     """
     namespace: dict[str, Any] = {"_errors": _INLINE_ERRORS}
-    unpack, items = _items(columns, converters, namespace, raw=True, omit=omit)
+    unpack, items = _items(columns, converters, namespace, raw=True, keys=keys, omit=omit)
     display = _dict_display
     if struct:
         fields = [(f"f{n}", object) for n in range(len(items))]

@@ -199,7 +199,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    sb = SandboxServer(options_from_args(ns)).start()
+    try:
+        sb = SandboxServer(options_from_args(ns)).start()
+    except OSError as exc:  # the port is taken, most often by a sandbox still running
+        print(
+            f"tap-marketo-bulk-sandbox: cannot listen on 127.0.0.1:{ns.port} ({exc.strerror}); stop what "
+            "uses that port (a sandbox still running?) or choose another with --port (0: any free port)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         print(f"Marketo sandbox listening on {sb.url}", flush=True)
         while not stop.wait(0.2):

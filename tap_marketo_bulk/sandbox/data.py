@@ -162,7 +162,10 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "primaryAttribute": {"name": "Mailing ID", "dataType": "integer"},
         "attributes": [
             {"name": "Campaign Run ID", "dataType": "integer"},
+            {"name": "Choice Number", "dataType": "integer"},
+            {"name": "Has Predictive", "dataType": "boolean"},
             {"name": "Step ID", "dataType": "integer"},
+            {"name": "Test Variant", "dataType": "integer"},
         ],
     },
     {
@@ -172,6 +175,9 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "primaryAttribute": {"name": "Mailing ID", "dataType": "integer"},
         "attributes": [
             {"name": "Campaign Run ID", "dataType": "integer"},
+            {"name": "Choice Number", "dataType": "integer"},
+            {"name": "Has Predictive", "dataType": "boolean"},
+            {"name": "Step ID", "dataType": "integer"},
             {"name": "Test Variant", "dataType": "integer"},
         ],
     },
@@ -181,8 +187,15 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "description": "Marketo Email bounces",
         "primaryAttribute": {"name": "Mailing ID", "dataType": "integer"},
         "attributes": [
+            {"name": "Campaign Run ID", "dataType": "integer"},
+            {"name": "Category", "dataType": "string"},
+            {"name": "Choice Number", "dataType": "integer"},
             {"name": "Details", "dataType": "string"},
             {"name": "Email", "dataType": "string"},
+            {"name": "Has Predictive", "dataType": "boolean"},
+            {"name": "Step ID", "dataType": "integer"},
+            {"name": "Subcategory", "dataType": "string"},
+            {"name": "Test Variant", "dataType": "integer"},
         ],
     },
     {
@@ -190,7 +203,17 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "name": "Unsubscribe Email",
         "description": "Person unsubscribes",
         "primaryAttribute": {"name": "Mailing ID", "dataType": "integer"},
-        "attributes": [{"name": "Client IP Address", "dataType": "string"}],
+        "attributes": [
+            {"name": "Campaign Run ID", "dataType": "integer"},
+            {"name": "Client IP Address", "dataType": "string"},
+            {"name": "Form Fields", "dataType": "text"},
+            {"name": "Query Parameters", "dataType": "string"},
+            {"name": "Referrer URL", "dataType": "string"},
+            {"name": "Test Variant", "dataType": "integer"},
+            {"name": "User Agent", "dataType": "string"},
+            {"name": "Webform ID", "dataType": "integer"},
+            {"name": "Webpage ID", "dataType": "integer"},
+        ],
     },
     {
         "id": 10,
@@ -198,9 +221,18 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "description": "User opens Marketo Email",
         "primaryAttribute": {"name": "Mailing ID", "dataType": "integer"},
         "attributes": [
+            {"name": "Bot Activity Pattern", "dataType": "string"},
+            {"name": "Browser", "dataType": "string"},
+            {"name": "Campaign Run ID", "dataType": "integer"},
+            {"name": "Choice Number", "dataType": "integer"},
             {"name": "Device", "dataType": "string"},
-            {"name": "Is Mobile Device", "dataType": "boolean"},
+            {"name": "Has Predictive", "dataType": "boolean"},
             {"name": "Is Bot Activity", "dataType": "boolean"},
+            {"name": "Is Mobile Device", "dataType": "boolean"},
+            {"name": "Platform", "dataType": "string"},
+            {"name": "Step ID", "dataType": "integer"},
+            {"name": "Test Variant", "dataType": "integer"},
+            {"name": "User Agent", "dataType": "string"},
         ],
     },
     {
@@ -209,8 +241,20 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "description": "User clicks on a link in a Marketo Email",
         "primaryAttribute": {"name": "Mailing ID", "dataType": "integer"},
         "attributes": [
-            {"name": "Link", "dataType": "string"},
+            {"name": "Bot Activity Pattern", "dataType": "string"},
+            {"name": "Browser", "dataType": "string"},
+            {"name": "Campaign Run ID", "dataType": "integer"},
+            {"name": "Choice Number", "dataType": "integer"},
+            {"name": "Device", "dataType": "string"},
+            {"name": "Has Predictive", "dataType": "boolean"},
+            {"name": "Is Bot Activity", "dataType": "boolean"},
             {"name": "Is Mobile Device", "dataType": "boolean"},
+            {"name": "Link", "dataType": "string"},
+            {"name": "Link ID", "dataType": "string"},
+            {"name": "Platform", "dataType": "string"},
+            {"name": "Step ID", "dataType": "integer"},
+            {"name": "Test Variant", "dataType": "integer"},
+            {"name": "User Agent", "dataType": "string"},
         ],
     },
     {
@@ -228,9 +272,12 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "description": "Changed attribute value for a person",
         "primaryAttribute": {"name": "Attribute Name", "dataType": "integer"},
         "attributes": [
-            {"name": "New Value", "dataType": "string"},
-            {"name": "Old Value", "dataType": "string"},
+            {"name": "Api Method Name", "dataType": "string"},
+            {"name": "Modifying User", "dataType": "string"},
+            {"name": "New Value", "dataType": "text"},
+            {"name": "Old Value", "dataType": "text"},
             {"name": "Reason", "dataType": "string"},
+            {"name": "Request Id", "dataType": "string"},
             {"name": "Source", "dataType": "string"},
         ],
     },
@@ -251,6 +298,18 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         "description": "Add a person to a list",
         "primaryAttribute": {"name": "List ID", "dataType": "integer"},
         "attributes": [],
+    },
+    {
+        "id": 32,
+        "name": "Merge Leads",
+        "description": "Merge two or more leads",
+        "primaryAttribute": {"name": "Lead ID", "dataType": "integer"},
+        "attributes": [
+            {"name": "Master Updated", "dataType": "boolean"},
+            {"name": "Merge Ids", "dataType": "array"},
+            {"name": "Merge Source", "dataType": "string"},
+            {"name": "Merged in Sales", "dataType": "boolean"},
+        ],
     },
     {
         "id": 37,
@@ -276,6 +335,8 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
         ],
     },
 ]
+#: Merge Leads: its primary attribute is the surviving lead (the activity's own lead).
+MERGE_LEADS = 32
 #: Activity fields a bulk export may carry; the first eight are the default.
 ACTIVITY_FIELDS: list[str] = [
     "marketoGUID",
@@ -578,7 +639,11 @@ class SandboxData:
         out: dict[str, Any] = {}
         for attr in t.get("attributes", []):
             dt = attr["dataType"]
-            if dt == "integer":
+            if attr["name"] == "Merge Ids":  # the merged (losing) leads' ids, a JSON list
+                out[attr["name"]] = sorted(r.sample(range(700000, 800000), r.choice([1, 1, 2, 3])))
+            elif attr["name"] == "Old Value" and r.random() < 0.2:
+                out[attr["name"]] = ""  # the field was empty before the change
+            elif dt == "integer":
                 out[attr["name"]] = r.randrange(1, 100000)
             elif dt == "boolean":
                 out[attr["name"]] = r.random() < 0.5
@@ -603,9 +668,12 @@ class SandboxData:
         tid = r.choice(types)
         pool = self.assets.get(tid)
         pid, pval = (None, None)
+        lead_id = lead_id if lead_id is not None else (r.choice(self.leads)["id"] if self.leads else 1)
         if tid == 104 and self.programs:
             p = r.choice(self.programs)
             pid, pval = p["id"], p["name"]
+        elif tid == MERGE_LEADS:  # the lead the others were merged into
+            pid, pval = lead_id, str(lead_id)
         elif pool:
             pid = r.choice(sorted(pool))
             pval = pool[pid]
@@ -614,7 +682,7 @@ class SandboxData:
         act = {
             "id": aid,
             "marketoGUID": str(aid),
-            "leadId": lead_id if lead_id is not None else (r.choice(self.leads)["id"] if self.leads else 1),
+            "leadId": lead_id,
             "activityDate": at,
             "activityTypeId": tid,
             "campaignId": None if r.random() < 0.3 else r.randrange(1000, 1100),

@@ -18,8 +18,9 @@ import msgspec
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.records.names import column_list, column_name, column_names, naming_rule, snake_case
 from tap_marketo_bulk.records.types import converter, json_schema
-from tap_marketo_bulk.streams.base import BulkExportStream, snake_case
+from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.streams.optional import READ_ONLY_ACTIVITY, OptionalStream
 from tap_marketo_bulk.windows import format_timestamp
 
@@ -72,20 +73,23 @@ def json_value_converter(data_type: str, *, singer_decimal: bool = False) -> t.C
     """Types a native JSON attribute value like a file value of the same ``dataType``.
 
     Built once per column. A value that does not fit its declared type is kept as text in
-    text columns and dropped (None) in typed ones, rather than failing the whole run.
+    text columns and dropped (None) in typed ones, rather than failing the whole run. An empty
+    string is NULL, as Marketo's export files write an empty value (``null``): a Change Data
+    Value's ``Old Value`` of a field that was empty is no value, not text (models cast it to
+    the field's type). A list or object (``Merge Ids``: ``[1,2]``) is compact JSON text.
     """
     convert = converter(data_type, singer_decimal=singer_decimal)
     is_text = json_schema(data_type, singer_decimal=singer_decimal)["type"][0] == "string"
 
     def to_json(value: t.Any) -> t.Any:
-        if value is None:
+        if value is None or value == "":
             return None
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float, decimal.Decimal)):
             value = repr(value) if isinstance(value, float) else str(value)
         elif not isinstance(value, str):
-            return json.dumps(value, ensure_ascii=False)
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if is_text else None
         try:
             return convert(value)
         except (ValueError, decimal.InvalidOperation):
@@ -95,14 +99,36 @@ def json_value_converter(data_type: str, *, singer_decimal: bool = False) -> t.C
 
 
 class ActivityFamilyStream(OptionalStream, BulkExportStream):
-    """A stream fed by the shared activity export (see the module docstring)."""
+    """A stream fed by the shared activity export (see the module docstring).
+
+    Every member names the file's columns alike (:attr:`ActivityFeed.columns`): a row read
+    for one member is shaped into the others' records.
+    """
 
     entity = "activities"
     permission = READ_ONLY_ACTIVITY
     naming_settings = ACTIVITY_SETTINGS
 
-    def __init__(self, tap: Tap, marketo: MarketoInstance, feed: ActivityFeed, **kwargs: t.Any) -> None:
-        super().__init__(tap, marketo, **kwargs)
+    def __init__(
+        self,
+        tap: Tap,
+        marketo: MarketoInstance,
+        feed: ActivityFeed,
+        *,
+        name: str,
+        properties: dict | None = None,
+        columns: t.Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            tap,
+            marketo,
+            name=name,
+            schema={"type": "object", "properties": {**activity_schema()["properties"], **(properties or {})}},
+            converters=activity_converters(),
+            primary_keys=["marketoGUID"],
+            replication_key="activityDate",
+            columns={**feed.columns, **(columns or {})},
+        )
         #: The family's shared export, which runs the jobs for whichever member syncs first.
         self.feed = feed
         feed.streams.append(self)
@@ -139,21 +165,19 @@ class ActivityTypeStream(ActivityFamilyStream):
 
     def __init__(self, tap: Tap, marketo: MarketoInstance, feed: ActivityFeed, activity_type: dict, name: str) -> None:
         self.activity_type_id = int(activity_type["id"])
-        base = activity_schema()["properties"]
-        properties = dict(base)
         singer_decimal = bool(tap.config.get("use_singer_decimal"))
+        primary = activity_type.get("primaryAttribute") or {}
+        attributes = ([primary] if primary.get("name") else []) + list(activity_type.get("attributes") or [])
+        # Under marketo naming, attribute columns keep the rule they always had (stream names'),
+        # so no existing table loses a column.
+        rule = column_name if tap.config.get("column_naming") == "snake_case" else snake_case
+        names = column_list([str(a["name"]) for a in attributes], rule, taken=feed.columns.values())
+        properties: dict[str, dict] = {}
         #: (column, attribute display name, converter) of each typed attribute column.
         self.attribute_columns: list[tuple[str, str, t.Callable[[t.Any], t.Any]]] = []
         #: The primary attribute's column, its converter, and whether it holds the value's id.
         self.primary_column: tuple[str, t.Callable[[t.Any], t.Any], bool] | None = None
-        primary = activity_type.get("primaryAttribute") or {}
-        attributes = list(activity_type.get("attributes") or [])
-        for attribute in ([primary] if primary.get("name") else []) + attributes:
-            column = snake_case(str(attribute["name"]))
-            suffix = 2
-            while column in properties:
-                column = f"{snake_case(str(attribute['name']))}_{suffix}"
-                suffix += 1
+        for attribute, column in zip(attributes, names, strict=True):
             data_type = str(attribute.get("dataType") or "string")
             properties[column] = json_schema(data_type, singer_decimal=singer_decimal)
             to_json = json_value_converter(data_type, singer_decimal=singer_decimal)
@@ -163,41 +187,52 @@ class ActivityTypeStream(ActivityFamilyStream):
             else:
                 self.attribute_columns.append((column, str(attribute["name"]), to_json))
         super().__init__(
-            tap,
-            marketo,
-            feed,
-            name=name,
-            schema={"type": "object", "properties": properties},
-            converters=activity_converters(),
-            primary_keys=["marketoGUID"],
-            replication_key="activityDate",
+            tap, marketo, feed, name=name, properties=properties, columns={column: column for column in properties}
         )
 
     def shape(self, row: dict) -> dict | None:
         """Rows of this type, attributes spread into typed columns."""
-        if row.get("activityTypeId") != self.activity_type_id:
+        keys = self.feed.keys
+        if row.get(keys.type_id) != self.activity_type_id:
             return None
         record = dict(row)
-        attributes = row.get("attributes") or {}
+        attributes = row.get(keys.attributes) or {}
         if isinstance(attributes, msgspec.Raw):  # kept as JSON text on the fast path
             attributes = _ATTRIBUTES.decode(attributes)
         for column, attribute, to_json in self.attribute_columns:
             record[column] = to_json(attributes.get(attribute))
         if self.primary_column:
             column, to_json, holds_id = self.primary_column
-            by_id = row.get("primaryAttributeValueId")
-            record[column] = by_id if holds_id and by_id is not None else to_json(row.get("primaryAttributeValue"))
+            by_id = row.get(keys.value_id)
+            record[column] = by_id if holds_id and by_id is not None else to_json(row.get(keys.value))
         for name in self.deselected():
             record.pop(name, None)
         return record
 
 
+#: The file columns of :class:`RowKeys`, in its order.
+ROW_KEYS = ("activityTypeId", "activityDate", "attributes", "primaryAttributeValueId", "primaryAttributeValue")
+
+
+class RowKeys(t.NamedTuple):
+    """The record keys of the file columns the family reads in a row (column names)."""
+
+    type_id: str
+    date: str
+    attributes: str
+    value_id: str
+    value: str
+
+
 class ActivityFeed:
     """Runs the activity export jobs once per run and routes rows to the family's streams."""
 
-    def __init__(self, type_ids: list[int], filters: dict) -> None:
+    def __init__(self, type_ids: list[int], filters: dict, columns: t.Mapping[str, str]) -> None:
         self.type_ids = type_ids
         self.filters = filters
+        #: File column -> column name, the same for every family member.
+        self.columns = dict(columns)
+        self.keys = RowKeys(*(self.columns[name] for name in ROW_KEYS))
         self.streams: list[ActivityFamilyStream] = []
         self._ran = False
 
@@ -245,11 +280,12 @@ class ActivityFeed:
             return None
         everyone = [s for s in targets if not isinstance(s, ActivityTypeStream)]
         routes = {s.activity_type_id: [s, *everyone] for s in targets if isinstance(s, ActivityTypeStream)}
+        type_id, date = caller.feed.keys.type_id, caller.feed.keys.date
 
         def route(row: dict) -> dict | None:
             own = None
-            for stream in routes.get(row["activityTypeId"], everyone):
-                if since and stream.name in since and row["activityDate"] < since[stream.name]:
+            for stream in routes.get(row[type_id], everyone):
+                if since and stream.name in since and row[date] < since[stream.name]:
                     continue
                 record = stream.shape(row)
                 if record is None:
@@ -308,7 +344,8 @@ class ActivityFeed:
 
 def activity_feed(config: t.Mapping[str, t.Any], activity_types: list[dict]) -> ActivityFeed:
     """The one activity export per window: the types ``activity_type_ids`` names (checked
-    against the instance) or every exportable type, and the primary attribute filters."""
+    against the instance) or every exportable type, the primary attribute filters, and the
+    file's column names under ``column_naming``."""
     exportable = [int(a["id"]) for a in activity_types if int(a["id"]) != DELETE_LEAD_TYPE_ID]
     wanted = config.get("activity_type_ids")
     if wanted:
@@ -327,23 +364,14 @@ def activity_feed(config: t.Mapping[str, t.Any], activity_types: list[dict]) -> 
         filters["primaryAttributeValueIds"] = config["activity_primary_attribute_value_ids"]
     if config.get("activity_primary_attribute_values"):
         filters["primaryAttributeValues"] = config["activity_primary_attribute_values"]
-    return ActivityFeed(type_ids, filters)
+    return ActivityFeed(type_ids, filters, column_names(ACTIVITY_COLUMNS, naming_rule(config.get("column_naming"))))
 
 
 def activity_streams(tap: Tap, marketo: MarketoInstance) -> list[ActivityFamilyStream]:
     """``activities``, and with ``activity_type_streams`` one stream per exported type (names
     unique and stable), all fed by one shared export."""
     feed = activity_feed(tap.config, marketo.activity_types)
-    ActivitiesStream(
-        tap,
-        marketo,
-        feed,
-        name="activities",
-        schema=activity_schema(),
-        converters=activity_converters(),
-        primary_keys=["marketoGUID"],
-        replication_key="activityDate",
-    )
+    ActivitiesStream(tap, marketo, feed, name="activities")
     if tap.config.get("activity_type_streams"):
         by_id = {int(a["id"]): a for a in marketo.activity_types}
         used: set[str] = {"activities", "activity_types"}

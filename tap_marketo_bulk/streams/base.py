@@ -12,12 +12,13 @@ import abc
 import collections
 import dataclasses
 import datetime as dt
-import re
 import time
 import typing as t
 
 from tap_marketo_bulk.records import output
+from tap_marketo_bulk.records.names import snake_case
 from tap_marketo_bulk.records.reader import ExportReader, Progress, read_export
+from tap_marketo_bulk.streams.columns import NamedColumns
 from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
@@ -35,6 +36,12 @@ Route = t.Callable[[dict], "dict | None"]
 JOBS_KEY = "jobs_in_flight"
 #: Key of a stream's STATE listing the job it is creating (see :mod:`tap_marketo_bulk.exports.recovery`).
 INTENTS_KEY = "jobs_being_created"
+#: How long a run read as ``meltano config test`` reads a tap waits, after its first record and
+#: before its first export job, for the reader to stop it (Meltano does within milliseconds).
+READER_STOP_SECONDS = 5.0
+#: Stream names keep this rule wherever they are made (moved to the records wing, see
+#: :mod:`tap_marketo_bulk.records.names`; importable from here as before).
+__all__ = ["INTENTS_KEY", "JOBS_KEY", "BulkExportStream", "snake_case"]
 
 
 @dataclasses.dataclass
@@ -73,21 +80,18 @@ def jobs_in_flight(ahead: int) -> str:
     return f"{ahead} more export {'job' if ahead == 1 else 'jobs'} in flight"
 
 
-def snake_case(text: str) -> str:
-    """Column- and stream-safe name: lower snake case of letters, digits and underscores."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())
-    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
-    if not text or text[0].isdigit():
-        text = f"_{text}"
-    return text
-
-
-class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
+class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
     """A Singer stream fed by Marketo bulk export files, one window at a time.
 
     Why this class is long: it is the one SDK stream every bulk entity shares, and windows,
     field selection, export files and checkpoints are hooks on the same SDK stream state;
     the record path lives apart in :class:`~tap_marketo_bulk.streams.record_path.FastRecordPath`.
+
+    Entity streams speak Marketo's names (export ``fields``, filters, file columns, keys as
+    given to ``__init__``); the Singer side (schema, records, catalog selection, key properties,
+    replication key) has the column names of ``column_naming``
+    (:class:`~tap_marketo_bulk.streams.columns.NamedColumns`), given to each file's records by
+    the reader.
     """
 
     #: Bulk path segment: ``leads``, ``activities``, ``program/members`` or, per object,
@@ -109,11 +113,12 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         converters: t.Mapping[str, Converter],
         primary_keys: t.Sequence[str],
         replication_key: str | None,
+        columns: t.Mapping[str, str] | None = None,
     ) -> None:
         self._converters = dict(converters)
-        super().__init__(tap, schema=schema, name=name)
-        self.primary_keys = list(primary_keys)
-        self.replication_key = replication_key
+        super().__init__(tap, schema=schema, name=name, columns=columns)
+        self.primary_keys = self.named_keys(primary_keys)
+        self.replication_key = self.named_key(replication_key)
         self.marketo = marketo
 
     # --- what entity streams provide ----------------------------------------------------
@@ -140,6 +145,44 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         self.checkpoint(Window(self.start_date(), self.marketo.range_end))
 
     # --- shared machinery ---------------------------------------------------------------
+
+    def _sync_records(
+        self, context: t.Mapping | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        """The record loop, unless ``--test`` already has its record (:meth:`connection_tested`)."""
+        if self.connection_tested():
+            return
+        yield from super()._sync_records(context, write_messages=write_messages)
+
+    def _sync_batches(self, batch_config: t.Any, context: t.Mapping | None = None) -> None:
+        """BATCH output, unless ``--test`` already has its record (:meth:`connection_tested`)."""
+        if not self.connection_tested():
+            super()._sync_batches(batch_config, context)
+
+    def connection_tested(self) -> bool:
+        """Whether this run is the SDK's ``--test`` and has emitted a record already: then this
+        stream creates no export job and spends no export quota.
+
+        A connection test wants one record, and the streams that need no export job sync first
+        (the tap's ``load_streams``), so with any of them selected the record comes from them.
+        ``--test`` says what it is (a record limit). ``meltano config test`` does not: it reads
+        stdout and stderr as one pipe and stops the tap at the first RECORD. A run read that way
+        waits once, after its first record and before its first export job, for that stop
+        (:func:`~tap_marketo_bulk.records.output.await_reader_stop`); when none comes (a person
+        reading a real run so) it goes on and exports everything: a guess may cost seconds,
+        never data.
+        """
+        if not output.record_sent():
+            return False
+        if self.ABORT_AT_RECORD_COUNT is None:
+            if output.read_with_logs():
+                output.await_reader_stop(READER_STOP_SECONDS, self.logger)
+            return False
+        self.logger.info(
+            "%s: creates no export job: this run is a connection test (--test) and has emitted a record already.",
+            self.name,
+        )
+        return True
 
     def bookmark(self) -> dt.datetime | None:
         """This stream's bookmark from STATE (the end of its last fully emitted window)."""
@@ -173,14 +216,16 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
         return self.mask.get(("properties", name), True)
 
     def selected_fields(self, always: t.Iterable[str] = ()) -> list[str]:
-        """Selected properties in schema order, plus keys, replication key and ``always``.
+        """Marketo's names of the selected properties in schema order, plus keys, replication
+        key and ``always`` (Marketo's names).
 
         Marketo exports only what the job's ``fields`` lists, so deselected columns cost
-        neither export quota nor parsing.
+        neither export quota nor parsing. The list is the same whatever ``column_naming`` is, so
+        a request's key (STATE's jobs in flight) does not change when the setting does.
         """
-        required = {*self.primary_keys, *always}
+        required = {*always, *(self.marketo_name(key) for key in self.primary_keys)}
         if self.replication_key:
-            required.add(self.replication_key)
+            required.add(self.marketo_name(self.replication_key))
         properties = self.schema["properties"]
         unknown = sorted(
             breadcrumb[1]
@@ -194,7 +239,11 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
                 self.name,
                 ", ".join(unknown),
             )
-        return [name for name in properties if name in required or self.is_selected(name)]
+        return [
+            name
+            for name, column in self.columns.items()
+            if name in self._converters and (name in required or self.is_selected(column))
+        ]
 
     def converters_for(self, columns: t.Iterable[str]) -> dict[str, Converter]:
         """The converters of the given file columns (built once at discovery)."""
@@ -332,6 +381,7 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
             export_file.path,
             self.file_converters(export_file),
             file_format=export_file.file_format,
+            keys=self.columns,
             drop=self.dropped_rows(export_file),
         )
 
@@ -358,6 +408,7 @@ class BulkExportStream(FastRecordPath, metaclass=abc.ABCMeta):
             export_file.path,
             self.file_converters(export_file),
             file_format=export_file.file_format,
+            keys=self.columns,
             drop=self.dropped_rows(export_file),
             omit=omit,
             struct=route is None,  # records that nothing reads again

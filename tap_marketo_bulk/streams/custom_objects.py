@@ -4,9 +4,9 @@ Marketo's bulk extract serves first-level custom objects only (linked directly t
 second-level objects and objects not yet approved are named in one line at discovery and
 skipped. Objects Marketo refuses (a role without *Read-Only Custom Object*, a subscription
 without custom objects) are optional entities: one warning each, or a stop where the
-``custom_objects`` setting names them. Each
-stream exports only its selected fields, in ``updatedAt`` windows of at most 31 days from the
-bookmark, through the same export runner as every bulk stream: one job per window per object.
+``custom_objects`` setting names them. Each stream exports only its selected fields, in
+``updatedAt`` windows of at most 31 days from the bookmark, through the same export runner as
+every bulk stream: one job per window per object.
 Where the subscription refuses the ``updatedAt`` filter (1035), a run sweeps every record of
 the leads in the list named by ``custom_object_sweep_list``, or stops with a line naming it.
 """
@@ -17,8 +17,9 @@ import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.records.names import snake_case
 from tap_marketo_bulk.records.types import exportable_fields, typed_fields
-from tap_marketo_bulk.streams.base import BulkExportStream, snake_case
+from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.streams.optional import READ_ONLY_CUSTOM_OBJECT, OptionalEntities, OptionalStream
 from tap_marketo_bulk.windows import Window
 

@@ -38,6 +38,8 @@ def batches(ids: t.Sequence[int], size: int = PROGRAMS_PER_JOB) -> list[list[int
 SWEEP_KEY = "sweep_done_through_program"
 #: STATE: False once this subscription answered 1035 for the updatedAt filter.
 INCREMENTAL_KEY = "incremental"
+#: The member field (and export filter) incremental runs are windowed on.
+UPDATED_AT = "updatedAt"
 
 
 class ProgramMembersStream(OptionalStream, BulkExportStream):
@@ -90,7 +92,7 @@ class ProgramMembersStream(OptionalStream, BulkExportStream):
 
     def boundary_column(self) -> str | None:
         """Rows stamped at a window's end belong to the next window."""
-        return self.replication_key if self.incremental else None
+        return UPDATED_AT if self.incremental and self.replication_key else None
 
     def export_fields(self) -> list[str]:
         """Selected fields; ``programId`` comes as the file's leading column anyway."""
@@ -109,7 +111,7 @@ class ProgramMembersStream(OptionalStream, BulkExportStream):
             for group in batches(program_ids):
                 body_filter: dict[str, t.Any] = {"programIds": group, **extra}
                 if window is not None:
-                    body_filter[self.replication_key or "updatedAt"] = window.as_filter()
+                    body_filter[UPDATED_AT] = window.as_filter()
                 body = {"fields": fields, "format": "CSV", "filter": body_filter}
                 label = f"programs {group[0]}..{group[-1]}"
                 # The programIds filter adds a leading programId column to the file.
@@ -202,7 +204,7 @@ def program_members_stream(tap: Tap, marketo: MarketoInstance) -> ProgramMembers
         schema={"type": "object", "properties": properties},
         converters=converters,
         primary_keys=["programId", "leadId"],
-        replication_key="updatedAt" if "updatedAt" in properties else None,
+        replication_key=UPDATED_AT if UPDATED_AT in properties else None,
     )
     if tap.config.get("program_ids"):
         _ = stream.program_ids  # checks the ids now, before any job

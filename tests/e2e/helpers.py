@@ -169,6 +169,16 @@ def expected_activity(act: dict[str, Any]) -> dict[str, Any]:
     return {name: to_json(act.get(name)) for name in ACTIVITY_COLUMNS}
 
 
+def expected_attribute(value: Any) -> Any:
+    """An activity attribute's value in its typed column: an empty string is NULL (as in
+    Marketo's export files), a list or object is compact JSON text (``Merge Ids``)."""
+    if value == "":
+        return None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return to_json(value)
+
+
 def by_key(records: list[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
     """Records by primary key; asserts the key is unique."""
     out: dict[Any, dict[str, Any]] = {}

@@ -43,7 +43,7 @@ def test_reference_streams_equal_truth(sb):
     assert run.returncode == 0, run.describe()
 
     types = by_key(run.records("activity_types"), "id")
-    assert len(types) == 16 == len(data.activity_types)
+    assert len(types) == 17 == len(data.activity_types)
     assert types == {
         t["id"]: {k: to_json(t.get(k)) for k in ("id", "name", "description", "primaryAttribute", "attributes")}
         for t in data.activity_types

@@ -68,6 +68,7 @@ def write_project(project: Path) -> None:
                 {"name": "password", "kind": "password", "sensitive": True},
                 {"name": "database"},
                 {"name": "default_target_schema"},
+                {"name": "stream_maps", "kind": "object"},
             ],
             "config": {**loader.get("config", {}), "host": "127.0.0.1", "user": "postgres"},
         }
@@ -498,3 +499,118 @@ def test_meltano_run_custom_object_into_postgres(
     state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])
     bookmark = state["singer_state"]["bookmarks"][PURCHASE_TABLE]
     assert bookmark["replication_key_value"].startswith("2024-04-01T00:00:00"), bookmark
+
+
+RECIPE = REPO / "docs" / "dbt_marketo_recipe.yml"
+
+
+def test_meltano_run_with_snake_case_columns_and_the_dbt_marketo_recipe(
+    meltano: Meltano, postgres: PostgresServer, sandbox: SandboxServer
+) -> None:
+    """``column_naming: snake_case`` into PostgreSQL with the dbt_marketo recipe (its selection
+    and the loader's stream maps): lower-case columns that SQL names unquoted, as the package
+    does, with the types and values it needs."""
+    pg, sb = postgres, sandbox
+    recipe = yaml.safe_load(RECIPE.read_text())
+    streams = [*recipe["tap"]["select"], "program_members.*", "custom_object_purchase_c.*"]
+    meltano(
+        "run",
+        "tap-marketo-bulk",
+        "target-postgres",
+        TAP_MARKETO_BULK_END_DATE=FIRST_END,
+        TAP_MARKETO_BULK_COLUMN_NAMING="snake_case",
+        TAP_MARKETO_BULK_ACTIVITY_TYPE_STREAMS="true",
+        TAP_MARKETO_BULK_ACTIVITY_TYPE_IDS=json.dumps(recipe["tap"]["config"]["activity_type_ids"]),
+        TAP_MARKETO_BULK__SELECT=json.dumps(streams),
+        TARGET_POSTGRES_STREAM_MAPS=json.dumps(recipe["loader"]["stream_maps"]),
+    )
+
+    def data_columns(table: str) -> dict[str, str]:
+        return {name: kind for name, kind in column_types(pg, table).items() if not name.startswith("_sdc")}
+
+    leads = data_columns("leads")
+    assert all(name == name.lower() for name in leads), leads
+    assert {k: leads[k] for k in ("id", "created_at", "updated_at", "first_name", "lead_score", "custom_currency")} == {
+        "id": "bigint",
+        "created_at": TS,
+        "updated_at": TS,
+        "first_name": "text",
+        "lead_score": "bigint",
+        "custom_currency": "numeric",
+    }
+    big = next(ld for ld in sb.data.leads if ld["customCurrency"] == Decimal("123456789012.34"))
+    sql = f"SELECT custom_currency, custom_integer, email FROM {SCHEMA}.leads WHERE id = {big['id']}"
+    assert pg.rows(sql, DATABASE) == [["123456789012.34", "2147483647", big["email"]]]
+    assert count(pg, "leads") == len(sb.data.leads)
+
+    # The email activities as the package reads them: Fivetran's id and email_template_id from
+    # the loader's maps, the parts of its email_send_id, all unquoted.
+    acts = [a for a in sb.data.activities if in_range(a["activityDate"], "2024-01-01T00:00:00Z", FIRST_END)]
+    sends = {a["marketoGUID"]: a for a in acts if a["activityTypeId"] == 6}
+    send_columns = data_columns("activities_send_email")
+    assert {k: send_columns[k] for k in ("id", "email_template_id", "campaign_run_id", "activity_date", "lead_id")} == {
+        "id": "text",
+        "email_template_id": "bigint",
+        "campaign_run_id": "bigint",
+        "activity_date": TS,
+        "lead_id": "bigint",
+    }
+    rows = pg.rows(
+        "SELECT id, marketo_guid, email_template_id, primary_attribute_value_id, campaign_run_id, step_id, "
+        f"choice_number, test_variant, lead_id FROM {SCHEMA}.activities_send_email",
+        DATABASE,
+    )
+    assert sorted(r[0] for r in rows) == sorted(sends)
+    for guid, marketo_guid, template, value_id, run_id, step, choice, variant, lead_id in rows:
+        act = sends[guid]
+        attrs = act["attributes"]
+        assert marketo_guid == guid
+        assert template == value_id == str(act["primaryAttributeValueId"])
+        assert [run_id, step, choice, variant] == [
+            str(attrs[name]) for name in ("Campaign Run ID", "Step ID", "Choice Number", "Test Variant")
+        ]
+        assert lead_id == str(act["leadId"])
+
+    # Merge Leads: merge_ids is text the package's staging expression turns into a list.
+    assert data_columns("activities_merge_leads")["merge_ids"] == "text"
+    merges = pg.rows(
+        "SELECT id, cast(replace(trim(trim(merge_ids, ']'), '['), ',', ', ') as text), lead_id "
+        f"FROM {SCHEMA}.activities_merge_leads",
+        DATABASE,
+    )
+    want = {a["marketoGUID"]: a for a in acts if a["activityTypeId"] == 32}
+    assert len(merges) == len(want) > 0
+    for guid, merged, lead_id in merges:
+        assert merged == ", ".join(str(i) for i in want[guid]["attributes"]["Merge Ids"])
+        assert lead_id == str(want[guid]["leadId"])
+
+    # Change Data Value: old_value is NULL, never '', where the field was empty.
+    changes = {a["marketoGUID"]: a for a in acts if a["activityTypeId"] == 13}
+    sql = f"SELECT id, old_value IS NULL, coalesce(old_value = '', false) FROM {SCHEMA}.activities_change_data_value"
+    old = {guid: (null, blank) for guid, null, blank in pg.rows(sql, DATABASE)}
+    assert set(old) == set(changes)
+    assert {blank for _, blank in old.values()} == {"f"}
+    empty = {g for g, a in changes.items() if a["attributes"].get("Old Value") in ("", None)}
+    assert empty and {g for g, (null, _) in old.items() if null == "t"} == empty
+
+    # Deleted leads (a REST stream, still Marketo's names): lead_id from the loader's map.
+    deleted = pg.rows(f'SELECT lead_id, "leadId" FROM {SCHEMA}.deleted_leads', DATABASE)
+    assert deleted and all(a == b for a, b in deleted)
+
+    members = data_columns("program_members")
+    assert {k: members[k] for k in ("program_id", "lead_id", "updated_at")} == {
+        "program_id": "bigint",
+        "lead_id": "bigint",
+        "updated_at": TS,
+    }
+    purchases = data_columns(PURCHASE_TABLE)
+    assert {k: purchases[k] for k in ("marketo_guid", "updated_at", "amount")} == {
+        "marketo_guid": "text",
+        "updated_at": TS,
+        "amount": "numeric",
+    }
+    assert count(pg, PURCHASE_TABLE) == len(sb.data.custom_object_records["purchase_c"])
+
+    state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])["singer_state"]["bookmarks"]
+    assert state["leads"]["replication_key"] == "updated_at"
+    assert state["activities_send_email"]["replication_key"] == "activity_date"

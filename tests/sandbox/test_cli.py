@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,25 @@ def test_main_function_importable():
     from tap_marketo_bulk.sandbox.__main__ import main as main2
 
     assert callable(main) and callable(main2)
+
+
+def test_cli_port_in_use_is_one_line():
+    """scripts/demo and scripts/sandbox use a fixed port: a sandbox left running must not end in a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "tap_marketo_bulk.sandbox", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            cwd=str(ROOT),
+            timeout=20,
+        )
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr == (
+        f"tap-marketo-bulk-sandbox: cannot listen on 127.0.0.1:{port} (Address already in use); stop what uses "
+        "that port (a sandbox still running?) or choose another with --port (0: any free port)\n"
+    )

@@ -322,3 +322,32 @@ def test_fast_path_raw_values_never_carry_a_line_break(tmp_path):
     assert [type(record["d"]).__name__ for record in records] == ["Raw", "Decimal", "Decimal", "Raw"]
     assert [type(record["a"]).__name__ for record in records] == ["Raw", "dict", "dict", "Raw"]
     assert lines[0] == b'{"d":1.50,"a":{"x": 1}}'
+
+
+def test_keys_name_the_records_on_every_path(tmp_path):
+    """``keys`` gives each file column its record key (column_naming): the SDK path, the fast
+    path's dicts and structs, the slow rebuild of a row off the inline forms, and ``omit`` by
+    record key; the file's header and the drop column keep Marketo's names."""
+    path = write(
+        tmp_path,
+        b"leadId,createdAt,firstName\n1,2024-01-01T00:00:00Z,Ana\n2,2024-01-02T00:00:00+00:00,null\n"
+        b"3,2024-02-01T00:00:00Z,Bo\n",
+    )
+    convs = {"leadId": types.converter("integer"), "createdAt": types.converter("datetime"), "firstName": str}
+    keys = {"leadId": "lead_id", "createdAt": "created_at", "firstName": "first_name"}
+    drop = ("createdAt", "2024-02-01T00:00:00Z")
+    want = [
+        {"lead_id": 1, "created_at": "2024-01-01T00:00:00Z", "first_name": "Ana"},
+        {"lead_id": 2, "created_at": "2024-01-02T00:00:00Z", "first_name": None},  # rebuilt by the converters
+    ]
+    assert list(read_export(path, convs, keys=keys, drop=drop)) == want
+    for struct in (False, True):
+        records: list = []
+        ExportReader(path, convs, keys=keys, drop=drop, struct=struct).emit(records.append, lambda: None)
+        assert [json.loads(output.ENCODER.encode(r)) for r in records] == want
+        records.clear()
+        reader = ExportReader(path, convs, keys=keys, drop=drop, omit={"first_name"}, struct=struct)
+        reader.emit(records.append, lambda: None)
+        assert [json.loads(output.ENCODER.encode(r)) for r in records] == [
+            {k: v for k, v in row.items() if k != "first_name"} for row in want
+        ]

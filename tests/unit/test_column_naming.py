@@ -1,0 +1,275 @@
+"""``column_naming``: the streams' schemas, keys, export requests, STATE and catalogs
+(describes mocked with requests-mock)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from singer_sdk import Stream
+
+from tap_marketo_bulk import errors
+from tap_marketo_bulk.streams.columns import NamedColumns
+from tap_marketo_bulk.streams.reference import ProgramsStream
+from tap_marketo_bulk.tap import TapMarketoBulk
+from tap_marketo_bulk.windows import Window
+
+ROOT = "https://mkto.example.com"
+UTC = dt.timezone.utc
+
+
+def _field(fid: int, name: str, data_type: str) -> dict:
+    return {"id": fid, "displayName": name, "dataType": data_type, "rest": {"name": name, "readOnly": False}}
+
+
+LEAD_FIELDS = [
+    _field(1, "id", "integer"),
+    _field(2, "createdAt", "datetime"),
+    _field(3, "updatedAt", "datetime"),
+    _field(4, "firstName", "string"),
+    _field(5, "customUrl", "url"),
+    _field(6, "anonymousIP", "string"),
+    _field(900, "Company_Country__c", "string"),
+    _field(901, "customURL", "url"),
+]
+ACTIVITY_TYPES = [
+    {
+        "id": 6,
+        "name": "Send Email",
+        "primaryAttribute": {"name": "Mailing ID", "dataType": "integer"},
+        "attributes": [
+            {"name": "Campaign Run ID", "dataType": "integer"},
+            {"name": "Choice Number", "dataType": "integer"},
+            {"name": "Step ID", "dataType": "integer"},
+            {"name": "Test Variant", "dataType": "integer"},
+        ],
+    },
+    {
+        "id": 32,
+        "name": "Merge Leads",
+        "primaryAttribute": {"name": "Lead ID", "dataType": "integer"},
+        "attributes": [{"name": "Merge Ids", "dataType": "array"}, {"name": "Attributes", "dataType": "string"}],
+    },
+]
+MEMBER_FIELDS = [
+    {"name": "leadId", "dataType": "integer"},
+    {"name": "updatedAt", "dataType": "datetime"},
+    {"name": "statusName", "dataType": "string"},
+]
+
+
+def ok(*result: dict) -> dict:
+    return {"requestId": "r", "success": True, "result": list(result)}
+
+
+@pytest.fixture
+def marketo(requests_mock):
+    requests_mock.post(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
+    requests_mock.get(f"{ROOT}/rest/v1/leads/describe.json", json=ok(*LEAD_FIELDS))
+    requests_mock.get(f"{ROOT}/rest/v1/activities/types.json", json=ok(*ACTIVITY_TYPES))
+    requests_mock.get(f"{ROOT}/rest/v1/programs/members/describe.json", json=ok({"fields": MEMBER_FIELDS}))
+    requests_mock.get(f"{ROOT}/rest/v1/customobjects.json", json=ok())
+    # Discovery's probes of the REST streams (deleted leads, programs).
+    requests_mock.get(f"{ROOT}/rest/v1/activities/pagingtoken.json", json={"success": True, "nextPageToken": "p"})
+    requests_mock.get(f"{ROOT}/rest/v1/activities/deletedleads.json", json={"success": True, "moreResult": False})
+    requests_mock.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1}))
+    return requests_mock
+
+
+def tap(column_naming: str | None = None, catalog: dict | None = None) -> TapMarketoBulk:
+    config = {
+        "client_id": "id",
+        "client_secret": "secret",
+        "base_url": ROOT,
+        "start_date": "2024-01-01T00:00:00Z",
+        "activity_type_streams": True,
+        **({"column_naming": column_naming} if column_naming else {}),
+    }
+    return TapMarketoBulk(config=config, catalog=catalog, validate_config=True)
+
+
+def test_snake_case_names_every_bulk_streams_columns_and_keys(marketo):
+    streams = tap("snake_case").streams
+    leads = streams["leads"]
+    assert list(leads.schema["properties"]) == [
+        "id",
+        "created_at",
+        "updated_at",
+        "first_name",
+        "custom_url",
+        "anonymous_ip",
+        "company_country_c",
+        "custom_url_2",  # customURL comes after customUrl in the describe
+    ]
+    assert (leads.primary_keys, leads.replication_key) == (["id"], "updated_at")
+
+    send = streams["activities_send_email"]
+    assert list(send.schema["properties"]) == [
+        "marketo_guid",
+        "lead_id",
+        "activity_date",
+        "activity_type_id",
+        "campaign_id",
+        "primary_attribute_value_id",
+        "primary_attribute_value",
+        "action_result",
+        "attributes",
+        "mailing_id",
+        "campaign_run_id",
+        "choice_number",
+        "step_id",
+        "test_variant",
+    ]
+    assert (send.primary_keys, send.replication_key) == (["marketo_guid"], "activity_date")
+    merge = streams["activities_merge_leads"]
+    assert list(merge.schema["properties"])[9:] == ["lead_id_2", "merge_ids", "attributes_2"]
+    assert list(streams["activities"].schema["properties"]) == list(send.schema["properties"])[:9]
+
+    members = streams["program_members"]
+    assert list(members.schema["properties"]) == ["lead_id", "updated_at", "status_name", "program_id"]
+    assert (members.primary_keys, members.replication_key) == (["program_id", "lead_id"], "updated_at")
+
+    # REST streams keep Marketo's names in this version
+    assert "createdAt" in streams["programs"].schema["properties"]
+    assert streams["deleted_leads"].replication_key == "activityDate"
+
+
+def test_marketo_naming_is_the_default_and_keeps_todays_names(marketo):
+    streams = tap().streams
+    assert list(streams["leads"].schema["properties"]) == [f["rest"]["name"] for f in LEAD_FIELDS]
+    assert (streams["leads"].primary_keys, streams["leads"].replication_key) == (["id"], "updatedAt")
+    # activity attribute columns were snake_case already, by the stream-name rule
+    assert list(streams["activities_merge_leads"].schema["properties"])[9:] == ["lead_id", "merge_ids", "attributes_2"]
+    assert streams["program_members"].primary_keys == ["programId", "leadId"]
+
+
+def _select(catalog: dict, stream: str, properties: list[str]) -> dict:
+    catalog = json.loads(json.dumps(catalog))
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] == stream
+            elif entry["tap_stream_id"] == stream:
+                meta["metadata"]["selected"] = meta["breadcrumb"][1] in properties
+    return catalog
+
+
+@pytest.mark.parametrize(
+    ("stream", "marketo_names", "snake_names"),
+    [
+        ("leads", ["firstName", "Company_Country__c"], ["first_name", "company_country_c"]),
+        ("program_members", ["statusName"], ["status_name"]),
+        ("activities", ["leadId", "attributes"], ["lead_id", "attributes"]),
+    ],
+)
+def test_the_same_selection_makes_the_same_export_request_under_both_namings(
+    marketo, stream, marketo_names, snake_names
+):
+    """Export requests ask Marketo for its own names, in the same order, so a request's key
+    (jobs in flight and create intents in STATE) survives a switch of column_naming."""
+    marketo.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1001, "name": "P"}))
+    window = Window(dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 2, 1, tzinfo=UTC))
+    requests = {}
+    for naming, names in (("marketo", marketo_names), ("snake_case", snake_names)):
+        catalog = _select(tap(naming).catalog_dict, stream, names)
+        chosen = tap(naming, catalog).streams[stream]
+        requests[naming] = list(chosen.export_requests([window]))
+    assert [r.body for r in requests["marketo"]] == [r.body for r in requests["snake_case"]]
+    assert [r.key() for r in requests["marketo"]] == [r.key() for r in requests["snake_case"]]
+    fields = requests["snake_case"][0].body["fields"]
+    assert set(marketo_names) <= set(fields)
+    assert not set(snake_names) - set(marketo_names) & set(fields)
+
+
+def _state(stream: Stream, bookmark: dict) -> dt.datetime | None:
+    stream.tap_state.clear()
+    stream.tap_state.update({"bookmarks": {stream.name: dict(bookmark)}})
+    stream._write_starting_replication_value(None)
+    return stream.get_starting_timestamp(None)
+
+
+@pytest.mark.parametrize(("naming", "other"), [("snake_case", "updatedAt"), ("marketo", "updated_at")])
+def test_a_bookmark_written_under_the_other_naming_is_still_the_bookmark(marketo, naming, other):
+    leads = tap(naming).streams["leads"]
+    mark = {"replication_key": other, "replication_key_value": "2024-03-03T00:00:00Z"}
+    assert _state(leads, mark) == dt.datetime(2024, 3, 3, tzinfo=UTC)
+    assert leads.stream_state["replication_key"] == leads.replication_key
+
+
+def test_a_bookmark_of_an_unrelated_replication_key_is_not_taken(marketo):
+    """The SDK's own rule stays for keys that are not a naming of ours: start_date."""
+    leads = tap("snake_case").streams["leads"]
+    mark = {"replication_key": "createdAt", "replication_key_value": "2024-03-03T00:00:00Z"}
+    assert _state(leads, mark) == dt.datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_a_catalog_of_the_other_naming_is_refused_with_what_to_do(marketo):
+    old_catalog = tap("marketo").catalog_dict
+    with pytest.raises(errors.ConfigError) as caught:
+        _ = tap("snake_case", old_catalog).streams
+    message = str(caught.value)
+    assert "the catalog names columns as the other column_naming does" in message
+    assert "but column_naming is snake_case. Run --discover again" in message
+
+
+class RestStandIn(NamedColumns):
+    """What the REST base needs to follow column_naming: inherit NamedColumns (schema, keys,
+    STATE, catalogs) and name each record in post_process. Stand-in for streams/rest.py.
+
+    Records are built with Marketo's names: from ``self.columns`` (Marketo name -> column),
+    not from ``self.schema["properties"]``, which holds the column names.
+    """
+
+    def __init__(self, tap: TapMarketoBulk, marketo: object) -> None:
+        super().__init__(tap)
+        self.marketo = marketo
+
+    def post_process(self, row: dict, context: dict | None = None) -> dict:
+        return self.named_record(row)
+
+
+class NamedPrograms(RestStandIn):
+    name = "programs"
+    primary_keys = ("id",)
+    replication_key = "updatedAt"
+    schema = ProgramsStream.schema
+
+    def get_records(self, context: dict | None) -> list[dict]:
+        return [{name: program.get(name) for name in self.columns} for program in self.marketo.programs]
+
+
+def test_the_rest_base_follows_column_naming_with_the_mixin_and_post_process(marketo):
+    program = {"id": 7, "name": "P", "folder": {"folderName": "F"}, "createdAt": "2024-01-02T00:00:00Z+0000"}
+    marketo.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok(program))
+    the_tap = tap("snake_case")
+    stream = NamedPrograms(the_tap, the_tap.marketo)
+    assert list(stream.schema["properties"]) == [
+        "id",
+        "name",
+        "description",
+        "type",
+        "channel",
+        "status",
+        "workspace",
+        "folder",
+        "url",
+        "created_at",
+        "updated_at",
+    ]
+    assert (stream.primary_keys, stream.replication_key) == (["id"], "updated_at")
+    [record] = [stream.post_process(row) for row in stream.get_records(None)]
+    assert record == {
+        "id": 7,
+        "name": "P",
+        "description": None,
+        "type": None,
+        "channel": None,
+        "status": None,
+        "workspace": None,
+        "folder": {"folderName": "F"},  # nested keys stay Marketo's
+        "url": None,
+        "created_at": "2024-01-02T00:00:00Z+0000",
+        "updated_at": None,
+    }
+    assert list(ProgramsStream.schema["properties"])[-1] == "updatedAt"  # the class's own schema untouched

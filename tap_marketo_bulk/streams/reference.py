@@ -6,12 +6,14 @@ These are small, so they use Marketo's plain REST endpoints through the run's on
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
 
 from tap_marketo_bulk import errors
+from tap_marketo_bulk.streams.optional import READ_ONLY_ACTIVITY, READ_ONLY_ASSETS, OptionalStream
 from tap_marketo_bulk.windows import format_timestamp, parse_marketo_datetime
 
 if t.TYPE_CHECKING:
@@ -20,6 +22,7 @@ if t.TYPE_CHECKING:
     from tap_marketo_bulk.instance import MarketoInstance
 
 DELETED_LEADS_PAGE_SIZE = 300
+DELETED_LEADS_PATH = "/rest/v1/activities/deletedleads.json"
 
 NAME_AND_TYPE = th.ObjectType(
     th.Property("name", th.StringType),
@@ -40,10 +43,11 @@ class MarketoRestStream(Stream):
         self.marketo = marketo
 
 
-class ActivityTypesStream(MarketoRestStream):
+class ActivityTypesStream(OptionalStream, MarketoRestStream):
     """Every activity type with its primary attribute and attributes (full table)."""
 
     name = "activity_types"
+    permission = READ_ONLY_ACTIVITY
     primary_keys = ("id",)
     schema = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True),
@@ -53,16 +57,21 @@ class ActivityTypesStream(MarketoRestStream):
         th.Property("attributes", th.ArrayType(NAME_AND_TYPE)),
     ).to_dict()
 
+    def probe(self) -> None:
+        """The types, which the activity streams are built from anyway (one call per run)."""
+        _ = self.marketo.activity_types
+
     def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
         """The types endpoint returns all types in one answer."""
         for activity_type in self.marketo.activity_types:
             yield {name: activity_type.get(name) for name in self.schema["properties"]}
 
 
-class ProgramsStream(MarketoRestStream):
+class ProgramsStream(OptionalStream, MarketoRestStream):
     """Programs from the asset API, paged with offset until Marketo says there are no more."""
 
     name = "programs"
+    permission = READ_ONLY_ASSETS
     primary_keys = ("id",)
     schema = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True),
@@ -85,6 +94,10 @@ class ProgramsStream(MarketoRestStream):
         th.Property("updatedAt", th.DateTimeType),
     ).to_dict()
 
+    def probe(self) -> None:
+        """A first page of one program."""
+        self.marketo.probe_programs()
+
     def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
         """Programs with their dates in RFC 3339."""
         for program in self.marketo.programs:
@@ -94,7 +107,7 @@ class ProgramsStream(MarketoRestStream):
             yield record
 
 
-class DeletedLeadsStream(MarketoRestStream):
+class DeletedLeadsStream(OptionalStream, MarketoRestStream):
     """Deleted leads (activity type 37), which bulk exports do not carry.
 
     Incremental on ``activityDate``: a paging token for the bookmark, then pages of 300 until
@@ -102,6 +115,7 @@ class DeletedLeadsStream(MarketoRestStream):
     """
 
     name = "deleted_leads"
+    permission = READ_ONLY_ACTIVITY
     primary_keys = ("id",)
     replication_key = "activityDate"
     is_sorted = False
@@ -124,20 +138,28 @@ class DeletedLeadsStream(MarketoRestStream):
         ),
     ).to_dict()
 
+    def paging_token(self, since: dt.datetime) -> str:
+        """Marketo's paging token for activities since ``since``."""
+        path = "/rest/v1/activities/pagingtoken.json"
+        token = self.marketo.client.get(path, {"sinceDatetime": format_timestamp(since)}).get("nextPageToken")
+        if not token:
+            msg = f"{path}: Marketo answered without a nextPageToken"
+            raise errors.TransientServerError(msg)
+        return str(token)
+
+    def probe(self) -> None:
+        """A paging token for now, and a first page of one deleted lead (two calls)."""
+        token = self.paging_token(self.marketo.range_end)
+        self.marketo.client.get(DELETED_LEADS_PATH, {"nextPageToken": token, "batchSize": 1})
+
     def get_records(self, context: t.Mapping | None) -> t.Iterable[dict]:
         """Deleted-lead activities since the bookmark (or ``start_date``)."""
         since = self.get_starting_timestamp(context)
         end = format_timestamp(self.marketo.range_end)
-        token = self.marketo.client.get(
-            "/rest/v1/activities/pagingtoken.json",
-            {"sinceDatetime": format_timestamp(since)},
-        ).get("nextPageToken")
-        if not token:
-            msg = "/rest/v1/activities/pagingtoken.json: Marketo answered without a nextPageToken"
-            raise errors.TransientServerError(msg)
+        token = self.paging_token(since)
         while True:
             envelope = self.marketo.client.get(
-                "/rest/v1/activities/deletedleads.json",
+                DELETED_LEADS_PATH,
                 {"nextPageToken": token, "batchSize": DELETED_LEADS_PAGE_SIZE},
             )
             for item in envelope.get("result") or []:

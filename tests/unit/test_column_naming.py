@@ -65,11 +65,15 @@ def ok(*result: dict) -> dict:
 
 @pytest.fixture
 def marketo(requests_mock):
-    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
+    requests_mock.post(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
     requests_mock.get(f"{ROOT}/rest/v1/leads/describe.json", json=ok(*LEAD_FIELDS))
     requests_mock.get(f"{ROOT}/rest/v1/activities/types.json", json=ok(*ACTIVITY_TYPES))
     requests_mock.get(f"{ROOT}/rest/v1/programs/members/describe.json", json=ok({"fields": MEMBER_FIELDS}))
     requests_mock.get(f"{ROOT}/rest/v1/customobjects.json", json=ok())
+    # Discovery's probes of the REST streams (deleted leads, programs).
+    requests_mock.get(f"{ROOT}/rest/v1/activities/pagingtoken.json", json={"success": True, "nextPageToken": "p"})
+    requests_mock.get(f"{ROOT}/rest/v1/activities/deletedleads.json", json={"success": True, "moreResult": False})
+    requests_mock.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1}))
     return requests_mock
 
 

@@ -51,8 +51,26 @@ class AuthenticationFailed(MarketoError):
     """The identity endpoint refused the client id/secret."""
 
 
-class AccessDenied(MarketoError):
-    """The API user lacks a permission (Marketo 603)."""
+class Refusal(MarketoError):
+    """Marketo refused one entity: the API user's role lacks a permission, or the subscription
+    lacks the feature. Marketo documents 603 for the first and nothing for the second, so every
+    answer that can mean either is one: 603, HTTP 401/403/404 on an API call, 610, and any
+    envelope code this tap does not otherwise know. Errors that concern the whole run (bad
+    credentials, an unreachable host or wrong ``base_url``, 5xx, rate limits, quotas, invalid
+    settings) are never refusals. An optional entity Marketo refuses is skipped with one
+    warning (:mod:`tap_marketo_bulk.streams.optional`); leads are not optional.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, path: str = "", answer: str = "") -> None:
+        super().__init__(message, code=code)
+        #: The API path Marketo refused (no query string: it never carries a secret).
+        self.path = path
+        #: Marketo's answer in its own words, e.g. ``603 Access denied`` or ``HTTP 404 Not Found``.
+        self.answer = answer or (f"{code} {message}" if code else message)
+
+
+class AccessDenied(Refusal):
+    """The API user lacks a permission (Marketo 603, or HTTP 401/403 on an API call)."""
 
 
 class TokenRejected(MarketoError):
@@ -87,8 +105,13 @@ class InvalidRequest(MarketoError):
     """Marketo rejected a field or value (1003 and similar): names what to fix."""
 
 
-class NotFound(MarketoError):
-    """An export id or file that Marketo no longer has (HTTP 404 or 610)."""
+class NotFound(Refusal):
+    """An endpoint, export id or file that Marketo does not have (HTTP 404 or 610)."""
+
+
+class UnknownCode(Refusal):
+    """An envelope error code this tap does not know (such as 1026): most likely a feature
+    this subscription lacks."""
 
 
 class ExportFailed(MarketoError):

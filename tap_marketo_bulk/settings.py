@@ -6,9 +6,15 @@ Every problem is reported with the setting's name and the fix, before any call t
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import difflib
+import io
+import json
 import os
 import typing as t
+from pathlib import Path
 
+import click
 from singer_sdk import typing as th
 
 from tap_marketo_bulk import errors
@@ -53,7 +59,7 @@ SETTINGS_SCHEMA = th.PropertiesList(
         "end_date",
         th.DateTimeType,
         title="End Date",
-        description="Exclusive upper bound of the range; default: the time the run starts.",
+        description="Exclusive upper bound of the range; default, and at most: the time the run starts.",
     ),
     th.Property(
         "window_days",
@@ -257,6 +263,15 @@ SETTINGS_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+#: This tap's object settings and their keys (taken before the SDK adds its own settings to the
+#: schema, whose objects are free-form).
+OBJECT_SETTING_KEYS: dict[str, tuple[str, ...]] = {
+    name: tuple(schema["properties"])
+    for name, schema in SETTINGS_SCHEMA["properties"].items()
+    if schema.get("properties")
+}
+
+
 def _parse_datetime(value: t.Any) -> dt.datetime | None:
     try:
         return parse_timestamp(value)
@@ -276,6 +291,72 @@ RETIRED_SETTINGS = {
 def retired_settings(config: t.Mapping[str, t.Any]) -> list[str]:
     """One warning per retired setting the config still sets."""
     return [why for name, why in RETIRED_SETTINGS.items() if config.get(name) is not None]
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> str | None:
+    """One warning naming every setting ``schema`` does not know, each with the closest known name.
+
+    ``schema`` is the tap's whole settings schema, the SDK's own settings (``stream_maps``,
+    ``batch_config``, ``flattening_*``, ...) included, so no name is listed twice. The keys of
+    this tap's object settings (``custom_object_sweep_list``) are checked too; the SDK's are
+    free-form (``batch_config``'s storage options, ``stream_maps``).
+    """
+    known = schema.get("properties") or {}
+    unknown: list[tuple[str, list[str]]] = []
+    for key, value in config.items():
+        if key in RETIRED_SETTINGS:
+            continue
+        if key not in known:
+            unknown.append((key, list(known)))
+            continue
+        inner = OBJECT_SETTING_KEYS.get(key)
+        if inner and isinstance(value, t.Mapping):
+            unknown.extend((f"{key}.{name}", [f"{key}.{n}" for n in inner]) for name in value if name not in inner)
+    if not unknown:
+        return None
+    named = "; ".join(f"{name} ({_closest(name, names)})" for name, names in unknown)
+    return f"Unknown settings, ignored: {named}. The settings are listed by tap-marketo-bulk --about and in the README."
+
+
+def _closest(name: str, known: list[str]) -> str:
+    """``did you mean window_days?``, or where the settings are listed when none is close."""
+    by_lower = {candidate.lower(): candidate for candidate in known}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"did you mean {by_lower[close[0]]}?" if close else "no setting of that name"
+
+
+def read_json_file(path: str, option: str) -> dict[str, t.Any]:
+    """The JSON object in a file given on the command line (``--config``, ``--state``,
+    ``--catalog``); a missing, unreadable or malformed file is one line naming it."""
+    return json.loads(read_json_text(path, option), parse_float=decimal.Decimal)  # as the SDK reads numbers
+
+
+def read_json_text(path: str, option: str) -> str:
+    """The text of a command line file holding a JSON object, checked (see :func:`read_json_file`)."""
+    where = f"{option} file {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"{where} does not exist"
+        raise errors.ConfigError(msg) from None
+    except IsADirectoryError:
+        msg = f"{where} is a folder, not a file"
+        raise errors.ConfigError(msg) from None
+    except UnicodeDecodeError as exc:
+        msg = f"{where} is not UTF-8 text (byte {exc.start})"
+        raise errors.ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"{where} cannot be read ({exc.strerror or type(exc).__name__})"
+        raise errors.ConfigError(msg) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise errors.ConfigError(msg) from None
+    if not isinstance(value, dict):
+        msg = f"{where} must hold a JSON object ({{...}}), not a JSON {type(value).__name__}"
+        raise errors.ConfigError(msg)
+    return text
 
 
 def settings_problems(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -369,3 +450,47 @@ def activity_filter_problems(config: t.Mapping[str, t.Any]) -> list[str]:
             "and select the deleted_leads stream instead"
         )
     return problems
+
+
+class CommandLineFiles:
+    """The tap's ``--config``, ``--state`` and ``--catalog`` files, read so that a missing,
+    unreadable or malformed one is one line naming it (the SDK would end in a traceback).
+
+    Mixed in before the SDK's ``Tap``; the files are checked here, then read by the SDK as usual.
+    """
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """``--config`` files (``ENV`` means the environment), each checked first."""
+        for path in value:
+            if path != "ENV":
+                read_json_file(path, "--config")
+        return super().cb_config(ctx, param, value)  # type: ignore[misc]
+
+    @classmethod
+    def invoke(
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        state: str | None = None,
+        catalog: str | None = None,
+    ) -> None:
+        """The SDK's run, given ``--state`` and ``--catalog`` as checked text."""
+        if about:
+            return super().invoke(about=about, about_format=about_format)  # type: ignore[misc]
+        files = {
+            option: None if path is None else io.StringIO(read_json_text(path, f"--{option}"))
+            for option, path in (("state", state), ("catalog", catalog))
+        }
+        return super().invoke(config=config, **files)  # type: ignore[misc]
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, its ``--state`` and ``--catalog`` taken as paths for :meth:`invoke`."""
+        command = super().get_singer_command()  # type: ignore[misc]
+        for param in command.params:
+            if param.name in {"state", "catalog"}:
+                param.type = click.STRING
+        return command

@@ -6,11 +6,14 @@ streams from the run's :class:`~tap_marketo_bulk.instance.MarketoInstance`.
 
 from __future__ import annotations
 
+import copy
 import functools
+import logging
 import signal
 import sys
 import typing as t
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
@@ -20,14 +23,21 @@ from tap_marketo_bulk.exports.model import STANDARD_ENTITIES
 from tap_marketo_bulk.exports.spend import run_summary, used_today_mb
 from tap_marketo_bulk.instance import MarketoInstance
 from tap_marketo_bulk.records.output import OrderedMsgSpecWriter
-from tap_marketo_bulk.settings import SETTINGS_SCHEMA, retired_settings, settings_problems
-from tap_marketo_bulk.streams.activities import activity_streams
+from tap_marketo_bulk.settings import (
+    SETTINGS_SCHEMA,
+    CommandLineFiles,
+    retired_settings,
+    settings_problems,
+    unknown_settings,
+)
+from tap_marketo_bulk.streams.activities import ActivityFamilyStream, activity_streams
 from tap_marketo_bulk.streams.assets import ASSET_STREAMS
 from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
-from tap_marketo_bulk.streams.lists import StaticListsStream, static_list_members_stream
-from tap_marketo_bulk.streams.program_members import program_members_stream
+from tap_marketo_bulk.streams.lists import StaticListMembersStream, StaticListsStream, static_list_members_stream
+from tap_marketo_bulk.streams.optional import OptionalEntities
+from tap_marketo_bulk.streams.program_members import ProgramMembersStream, program_members_stream
 from tap_marketo_bulk.streams.programs import ProgramCostsStream, ProgramsStream, ProgramTagsStream
 from tap_marketo_bulk.streams.reference import (
     ActivityTypesStream,
@@ -36,11 +46,8 @@ from tap_marketo_bulk.streams.reference import (
     LeadPartitionsStream,
 )
 
-if t.TYPE_CHECKING:
-    import click
 
-
-class TapMarketoBulk(Tap):
+class TapMarketoBulk(CommandLineFiles, Tap):
     """Singer tap for Marketo's Bulk Extract API."""
 
     name = "tap-marketo-bulk"
@@ -72,8 +79,11 @@ class TapMarketoBulk(Tap):
         problems = super()._validate_config(raise_errors=raise_errors)
         if problems:
             return problems
-        for warning in retired_settings(self.config):
-            self.logger.warning(warning)
+        schema = copy.deepcopy(type(self).config_jsonschema)
+        self.append_builtin_config(schema)  # the SDK's own settings are known settings too
+        for warning in [*retired_settings(self.config), unknown_settings(self.config, schema)]:
+            if warning:
+                self.logger.warning(warning)
         problems = settings_problems(self.config)
         if problems and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=problems, schema=self.config_jsonschema)
@@ -90,24 +100,43 @@ class TapMarketoBulk(Tap):
         """Build the streams from the describe endpoints of this Marketo instance.
 
         Settings that name things in the instance (activity types, programs, lead fields)
-        are checked here, so a mistake stops the run before any export job exists.
+        are checked here, so a mistake stops the run before any export job exists. Every
+        entity but leads is optional: Marketo refusing it (a subscription or a role without
+        it) skips it with one warning, unless it was asked for by name
+        (:mod:`tap_marketo_bulk.streams.optional`).
         """
         marketo = self.marketo
+        optional = OptionalEntities(self, marketo)
         return [
             leads_stream(self, marketo),
-            ActivityTypesStream(self, marketo),
-            *activity_streams(self, marketo),
-            DeletedLeadsStream(self, marketo),
-            ProgramsStream(self, marketo),
-            program_members_stream(self, marketo),
-            *custom_object_streams(self, marketo),
-            *(stream(self, marketo) for stream in ASSET_STREAMS),
-            ProgramTagsStream(self, marketo),
-            ProgramCostsStream(self, marketo),
-            StaticListsStream(self, marketo),
-            static_list_members_stream(self, marketo),
-            LeadFieldsStream(self, marketo),
-            LeadPartitionsStream(self, marketo),
+            *optional.streams(
+                ActivityFamilyStream,
+                "activities",
+                ("activities", "activities_*", "activity_types"),
+                lambda: [ActivityTypesStream(self, marketo), *activity_streams(self, marketo)],
+            ),
+            *optional.each(DeletedLeadsStream, ProgramsStream),
+            *optional.streams(
+                ProgramMembersStream,
+                "program_members",
+                ["program_members"],
+                lambda: [program_members_stream(self, marketo)],
+            ),
+            *custom_object_streams(self, marketo, optional),
+            *optional.each(
+                *ASSET_STREAMS,
+                ProgramTagsStream,
+                ProgramCostsStream,
+                StaticListsStream,
+                LeadFieldsStream,
+                LeadPartitionsStream,
+            ),
+            *optional.streams(
+                StaticListMembersStream,
+                "static_list_members",
+                ["static_list_members"],
+                lambda: [static_list_members_stream(self, marketo)],
+            ),
         ]
 
     def load_streams(self) -> list[Stream]:
@@ -129,8 +158,18 @@ class TapMarketoBulk(Tap):
         catalog["streams"].sort(key=lambda entry: entry["tap_stream_id"])
         return catalog
 
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """The SDK's STATE, with no bookmark later than this run's start (see
+        :meth:`MarketoInstance.bookmarks_after_start`)."""
+        super().load_state(state)
+        for warning in self.marketo.bookmarks_after_start(self.state):
+            self.logger.warning(warning)
+
     def sync_all(self) -> None:
         """The SDK's sync, then one line saying what the run spent, however it ended."""
+        note = self.marketo.end_date_note()
+        if note:
+            self.logger.info(note)
         try:
             super().sync_all()
         finally:
@@ -141,9 +180,10 @@ class TapMarketoBulk(Tap):
 
         The quota left is read from Marketo's job lists (this API user's Completed jobs since
         midnight US Central) of leads, activities, program members and whatever else this run
-        exported: a call or two each, one try each, not counted in the calls reported. A run
-        that exported nothing (a REST-only selection, or one that failed first) says so
-        without asking.
+        exported: a call or two each, not counted in the calls reported, paced like every call
+        (rate limits are waited out) but not retried on failure, so a run that failed ends
+        without delay. A run that exported nothing (a REST-only selection, or one that failed
+        first) says so without asking.
         """
         marketo = self.marketo
         spend = marketo.exports.spend
@@ -153,7 +193,7 @@ class TapMarketoBulk(Tap):
         if spend.jobs_created or spend.jobs_reattached:
             used = 0.0
             for entity in sorted({*spend.jobs_created, *spend.entities_reattached, *STANDARD_ENTITIES}):
-                mb = used_today_mb(marketo.exports.jobs.listed(entity, ["Completed"], retry=False), entity)
+                mb = used_today_mb(marketo.exports.jobs.listed(entity, ["Completed"], retry="rate_limits"), entity)
                 if mb is None:
                     used = None
                     break
@@ -194,4 +234,19 @@ class TapMarketoBulk(Tap):
         command.excepthook = excepthook  # type: ignore[attr-defined]
         # --discover runs as an option callback, before the command installs its hook.
         sys.excepthook = excepthook
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(SaidByTheStopLine())
         return command
+
+
+class SaidByTheStopLine(logging.Filter):
+    """Drops the SDK's "An unhandled error occurred while syncing 'leads'" when the error is one
+    this tap raises on purpose: its one ``tap-marketo-bulk stopped:`` line follows, naming the
+    stream where that matters. The SDK logs it inside its ``except`` block, so the error is
+    the one being handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for that line of an error of ours; True for every other record."""
+        if isinstance(record.msg, str) and record.msg.startswith("An unhandled error occurred while syncing"):
+            return not isinstance(sys.exc_info()[1], errors.MarketoError)
+        return True

@@ -93,11 +93,13 @@ class ExportJobs:
             return False
         return True
 
-    def listed(self, entity: str, statuses: t.Iterable[str], *, retry: bool = True) -> t.Iterator[dict[str, t.Any]]:
+    def listed(
+        self, entity: str, statuses: t.Iterable[str], *, retry: bool | t.Literal["rate_limits"] = True
+    ) -> t.Iterator[dict[str, t.Any]]:
         """This API user's jobs of ``entity`` in these statuses (Marketo lists the past 7 days).
 
-        ``retry=False`` for a list only reported on (one try each page: no backoff delays the
-        end of a run that failed).
+        ``retry="rate_limits"`` for a list only reported on: rate limits are waited out like
+        every call's, but no backoff on failures delays the end of a run that failed.
         """
         token: str | None = None
         statuses = ",".join(statuses)

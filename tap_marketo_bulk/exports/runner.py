@@ -58,6 +58,8 @@ class ExportRunner:
     _quota_stop: errors.MarketoError | None = None
     #: When this run's first export began, in Marketo's time: no earlier run's job is newer.
     _run_started: dt.datetime | None = None
+    #: The jobs in flight of the run under way (see :meth:`jobs_ahead`).
+    _in_flight: collections.deque[ExportJob] = dataclasses.field(default_factory=collections.deque)
 
     def __post_init__(self, temp_dir: str | None, export_budget_bytes: int | None) -> None:
         self.spend = ExportSpend(budget_bytes=export_budget_bytes)
@@ -88,6 +90,7 @@ class ExportRunner:
             self._run_started = self.client.marketo_now()
         recovery = JobRecovery(self.jobs, known_jobs, intents, run_started=self._run_started, sleep=self.sleep)
         in_flight: collections.deque[ExportJob] = collections.deque()
+        self._in_flight = in_flight
         creating: list[CreateIntent] = []
 
         def changed() -> None:
@@ -117,6 +120,11 @@ class ExportRunner:
                 if served and (recovery.known or recovery.intents):
                     recovery.cancel_leftovers()
                     changed()  # STATE without them
+
+    def jobs_ahead(self) -> int:
+        """Jobs created at Marketo ahead of the file being read (queued or processing while it
+        is read), for the progress lines of a backfill."""
+        return max(len(self._in_flight) - 1, 0)
 
     def _pipeline(
         self,
@@ -249,11 +257,12 @@ class ExportRunner:
             if self.clock() - head.last_progress_log >= PROGRESS_LOG_SECONDS:
                 head.last_progress_log = self.clock()
                 LOGGER.info(
-                    "Export %s %s: still %s after %.0f s",
+                    "Export %s %s: still %s after %.0f s; %d export jobs in flight",
                     head.request.describe(),
                     head.export_id,
                     head.status if head.enqueued else "waiting for queue room",
                     waited,
+                    len(in_flight),
                 )
             self.sleep(self.poll_interval)
 

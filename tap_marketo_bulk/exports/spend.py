@@ -22,6 +22,15 @@ if t.TYPE_CHECKING:
 LOGGER = logging.getLogger("tap_marketo_bulk.exports")
 
 
+@dataclasses.dataclass(frozen=True)
+class SpendMark:
+    """The ledger's counts at one moment."""
+
+    jobs_created: int
+    jobs_reattached: int
+    bytes_downloaded: int
+
+
 @dataclasses.dataclass
 class ExportSpend:
     """Jobs created and re-attached, bytes downloaded, and the run's export budget."""
@@ -65,8 +74,22 @@ class ExportSpend:
         )
         return errors.ExportBudgetReached(msg)
 
+    def mark(self) -> SpendMark:
+        """Where the ledger stands, so a stream can say what it alone spent (:meth:`since`)."""
+        return SpendMark(sum(self.jobs_created.values()), self.jobs_reattached, self.bytes_downloaded)
+
+    def since(self, mark: SpendMark) -> str:
+        """What was spent since ``mark``: one stream's jobs and MB, for its summary line
+        (streams sync one after another, so the difference is theirs)."""
+        now = self.mark()
+        return (
+            f"{now.jobs_created - mark.jobs_created} export jobs created, "
+            f"{now.jobs_reattached - mark.jobs_reattached} re-attached, "
+            f"{(now.bytes_downloaded - mark.bytes_downloaded) / 1_000_000:.2f} MB downloaded"
+        )
+
     def usage(self) -> str:
-        """What this run spent, for quota messages and the per-stream summaries."""
+        """What this run spent, for quota messages."""
         jobs = sum(self.jobs_created.values())
         return (
             f"This run downloaded {self.bytes_downloaded / 1_000_000:.1f} MB from {jobs} new "
@@ -78,8 +101,9 @@ def used_today_mb(completed: t.Iterable[t.Mapping[str, t.Any]], entity: str) -> 
     """Export MB this API user's Completed jobs of ``entity`` used since midnight US Central.
 
     ``completed`` is the job list of Completed jobs (past 7 days, this API user's jobs only):
-    the daily export quota counts the same ``fileSize``. None when the list cannot be read;
-    it is only reported.
+    the daily export quota counts the same ``fileSize``. A list Marketo refuses (a role or
+    subscription without the entity) counts 0: this API user cannot have exported it. None
+    when the list cannot be read; it is only reported.
     """
     since = errors.quota_day_start()
     total = 0
@@ -88,6 +112,8 @@ def used_today_mb(completed: t.Iterable[t.Mapping[str, t.Any]], entity: str) -> 
             finished = job.get("finishedAt")
             if finished and parse_marketo_datetime(finished) >= since:
                 total += int(job.get("fileSize") or 0)
+    except errors.Refusal:
+        return 0.0
     except (errors.MarketoError, ValueError) as exc:
         LOGGER.info("Could not read today's export usage for %s: %s", entity, exc)
         return None

@@ -1,8 +1,9 @@
 """Marketo's access token: fetched from the identity service, renewed, and kept out of logs.
 
 Marketo authenticates REST and bulk calls with a 2-legged OAuth token from
-``/identity/oauth/token``. The client id and secret travel only in that call's query string;
-the token travels only in the ``Authorization`` header of the others. Neither ever appears in a
+``/identity/oauth/token``, which it documents for GET or POST. The client id and secret travel
+only in that call's POST form body, never in a URL (URLs end up in proxy and server logs); the
+token travels only in the ``Authorization`` header of the others. Neither ever appears in a
 log record or an error message.
 """
 
@@ -17,7 +18,7 @@ from urllib.parse import quote_plus, urlsplit
 import requests
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.marketo.error_codes import connection_error, read_envelope
+from tap_marketo_bulk.marketo.error_codes import connection_error, is_json, not_marketo, read_envelope
 
 IDENTITY_PATH = "/identity/oauth/token"
 
@@ -37,8 +38,8 @@ HTTP_LOGGERS = ("urllib3.connectionpool", "requests_mock.adapter")
 class RedactSecrets(logging.Filter):
     """Replace the client secret and access tokens in any log record with ``***``.
 
-    The identity call carries the secret in its query string, and urllib3 logs request lines
-    at DEBUG; this filter keeps them out of every log a user can switch on.
+    The secret travels in a request body, which no HTTP library logs, and the token in a header;
+    this filter is the second line of defence, for any log a user can switch on.
     """
 
     def __init__(self, secrets: t.Callable[[], t.Iterable[str | None]]) -> None:
@@ -120,14 +121,14 @@ class AccessToken:
     def _fetch(self) -> dict:
         """One identity call; its failures name the setting to check, never the secret."""
         self._before_call()
-        params = {
+        form = {
             "grant_type": "client_credentials",
             "client_id": self._client_id,
             "client_secret": self._client_secret,
         }
         host = urlsplit(self._root).netloc
         try:
-            response = self._session.get(f"{self._root}{IDENTITY_PATH}", params=params, timeout=self._timeout)
+            response = self._session.post(f"{self._root}{IDENTITY_PATH}", data=form, timeout=self._timeout)
         except requests.RequestException as exc:
             self._unreachable += 1
             if not self._authenticated and (self._unreachable >= UNREACHABLE_AT_START or _is_name_resolution(exc)):
@@ -138,6 +139,9 @@ class AccessToken:
                 )
                 raise errors.ConfigError(msg) from None
             raise connection_error(exc, IDENTITY_PATH, host) from None
+        if response.status_code < 500 and not is_json(response):
+            # A web page, a proxy's login page: base_url points elsewhere, and will next time.
+            raise not_marketo(response, IDENTITY_PATH)
         if response.status_code in {400, 401, 403}:
             msg = (
                 "Marketo refused client_id/client_secret (HTTP "

@@ -214,10 +214,10 @@ class ExportReader:
 
     # --- reading ---------------------------------------------------------------------
 
-    def rows(self) -> Generator[dict[str, Any], None, int]:
-        """Yield one dict per record of the whole file; return how many were yielded."""
+    def rows(self) -> Generator[dict[str, Any], None, Progress]:
+        """Yield one dict per record of the whole file; return the rows read and dropped."""
         if self.header is None:
-            return 0
+            return Progress()
         with self._open() as handle:
             reader = self._csv(self._lines(handle))
             next(reader)
@@ -237,7 +237,7 @@ class ExportReader:
                             self.path, record, reader.line_num, row, self.columns, self.converters, exc
                         ) from exc
                     yield built
-            return record - dropped
+            return Progress(record, dropped)
 
     def emit(self, append: Callable[[dict[str, Any]], Any], spill: Callable[[], Any]) -> Progress:
         """Hand each record of the file to ``append`` from the generated loop, calling
@@ -308,9 +308,10 @@ def read_export(
     file_format: str = "CSV",
     keys: Mapping[str, str] | None = None,
     drop: tuple[str, str] | None = None,
-) -> Generator[dict[str, Any], None, int]:
+) -> Generator[dict[str, Any], None, Progress]:
     """Yield one dict per record of an export file, values converted per column and keyed by
-    ``keys`` (default: the column names); return how many were yielded.
+    ``keys`` (default: the column names); return the rows read and those dropped as the next
+    window's (:class:`Progress`).
 
     The literal ``null`` becomes ``None`` without calling the converter. NUL bytes are removed
     from values. An empty or header-only file yields nothing. Raises

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from .data import SandboxData
+from .entities import check_names
 from .faults import Faults
 from .jobs import Clock, JobManager
 from .server import ApiState, Handler, SandboxOptions, _HTTPServer
@@ -17,6 +18,7 @@ class SandboxServer:
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self.options = options or SandboxOptions()
         o = self.options
+        check_names(o.missing_entities, o.missing_permissions)
         self.clock = Clock()
         self.data = SandboxData(
             seed=o.seed,

@@ -1,9 +1,9 @@
 """The sandbox's asset API and lead database reference endpoints, in one table by entity.
 
 Each entry of :data:`ENDPOINTS` names the entity an endpoint serves (the tap's stream name), its
-path pattern and the function answering it; :func:`answer` routes a GET to it. A switch that
-refuses an entity (a subscription without it, a role without the permission) can so apply to
-every endpoint of that entity by name.
+path pattern, the function answering it and the permission it needs; :func:`answer` routes a
+GET to it. :mod:`.entities` registers them, so its switches (a subscription without an
+entity, a role without a permission) refuse every endpoint of an entity by name.
 
 What the docs say, the sandbox does: the asset API pages by ``offset``/``maxReturn`` (default 20,
 at most 200; above it error 1003) and ends a listing with success, the warning "No assets found
@@ -268,17 +268,23 @@ def _partitions(ask: Ask) -> dict[str, Any]:
         return {"result": copy_rows(ask.data.reference.rows["lead_partitions"], lead_value)}
 
 
+ASSETS = "Read-Only Assets"
+LEAD = "Read-Only Lead"
+
+
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
-    """A GET endpoint: the entity it serves, its path, and what answers it."""
+    """A GET endpoint: the entity it serves, its path, what answers it, and the permission of
+    an API role it needs (the switches of :mod:`.entities` refuse it by entity and permission)."""
 
     entity: str
     pattern: re.Pattern[str]
     answer: Callable[[Ask], dict[str, Any]]
+    permission: str
 
 
-def _endpoint(entity: str, path: str, answer: Callable[[Ask], dict[str, Any]]) -> Endpoint:
-    return Endpoint(entity, re.compile(f"^{path}$"), answer)
+def _endpoint(entity: str, path: str, answer: Callable[[Ask], dict[str, Any]], permission: str = ASSETS) -> Endpoint:
+    return Endpoint(entity, re.compile(f"^{path}$"), answer, permission)
 
 
 #: Every endpoint of this module, by the entity (tap stream) it serves.
@@ -294,9 +300,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _endpoint("tag_types", r"/rest/asset/v1/tagTypes\.json", _assets("tag_types")),
     _endpoint("programs", r"/rest/asset/v1/programs\.json", _programs),
     _endpoint("programs", r"/rest/asset/v1/program/(\d+)\.json", _program),
-    _endpoint("static_lists", r"/rest/v1/lists\.json", _lists),
-    _endpoint("static_list_members", r"/rest/v1/lists/(\d+)/leads\.json", _list_leads),
-    _endpoint("lead_partitions", r"/rest/v1/leads/partitions\.json", _partitions),
+    _endpoint("static_lists", r"/rest/v1/lists\.json", _lists, LEAD),
+    _endpoint("static_list_members", r"/rest/v1/lists/(\d+)/leads\.json", _list_leads, LEAD),
+    _endpoint("lead_partitions", r"/rest/v1/leads/partitions\.json", _partitions, LEAD),
 )
 
 

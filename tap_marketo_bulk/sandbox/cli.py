@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from .app import SandboxServer
+from .entities import ENTITY_PATHS, PERMISSION_ENTITIES
 from .server import SandboxOptions
 
 _D = SandboxOptions()
@@ -107,6 +108,33 @@ def build_parser() -> argparse.ArgumentParser:
         "'' for none (default: %(default)s)",
     )
     p.add_argument(
+        "--missing-entity",
+        action="append",
+        default=[],
+        metavar="ENTITY",
+        help="an entity this subscription does not have; repeatable: " + ", ".join(sorted(ENTITY_PATHS)),
+    )
+    p.add_argument(
+        "--missing-entity-answer",
+        default=_D.missing_entity_answer,
+        metavar="CODE",
+        help="how a missing entity is answered (undocumented): an envelope code such as 610 or 1026 "
+        "(CODE:message to set the message), or 404 for HTTP 404 with an HTML page (default: %(default)s)",
+    )
+    p.add_argument(
+        "--missing-permission",
+        action="append",
+        default=[],
+        metavar="PERMISSION",
+        help="a permission the API user's role lacks; repeatable: " + ", ".join(sorted(PERMISSION_ENTITIES)),
+    )
+    p.add_argument(
+        "--missing-permission-answer",
+        default=_D.missing_permission_answer,
+        metavar="CODE",
+        help="how a call the role may not make is answered, as --missing-entity-answer (default: %(default)s)",
+    )
+    p.add_argument(
         "--custom-object-list-state",
         action="store_true",
         help="List/Describe Custom Objects carry state/version and show draft types (default: as the docs' examples)",
@@ -174,6 +202,10 @@ def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
         updated_at_inclusive=not ns.updated_at_exclusive,
         asset_status_reading=ns.asset_status_reading,
         page_limit=ns.page_limit,
+        missing_entities=frozenset(ns.missing_entity),
+        missing_entity_answer=ns.missing_entity_answer,
+        missing_permissions=frozenset(ns.missing_permission),
+        missing_permission_answer=ns.missing_permission_answer,
         host="127.0.0.1",
         port=ns.port,
     )

@@ -26,11 +26,14 @@ from urllib.parse import parse_qs, urlsplit
 from .asset_api import answer as rest_answer
 from .custom_object_api import custom_objects_result
 from .data import SandboxData, parse_dt
+from .entities import NOT_FOUND_PAGE, refusal_for
 from .faults import Faults
 from .files import format_dt, to_text
 from .jobs import CHICAGO, Clock, JobManager
 from .validation import VALIDATORS, ApiError, check_custom_object, validate_custom_object
 
+#: Where Marketo's APIs live; any other path is answered by the web server with an HTML page.
+API_PREFIXES = ("/identity/", "/rest/", "/bulk/")
 BULK_RE = re.compile(
     r"^/bulk/v1/(leads|activities|program/members|customobjects/[^/]+)/export"
     r"(?:/(create)\.json|/([^/]+)/(enqueue|status|file|cancel)\.json|(\.json))$"
@@ -92,6 +95,17 @@ class SandboxOptions:
     #: ask (None: what they ask). A reading in which a short page is not the end of a listing
     #: (the asset API filters by workspace); tests also use it for several pages of small data.
     page_limit: int | None = None
+    #: Entities this subscription does not have (names of :data:`.entities.ENTITY_PATHS`, e.g.
+    #: ``custom_objects``, ``program_member_export``): their calls answer ``missing_entity_answer``.
+    missing_entities: frozenset[str] = field(default_factory=frozenset)
+    #: Undocumented: what Marketo answers for a feature the subscription lacks: an envelope code
+    #: ("610", "1026", any other, or "CODE:message") or "404" (HTTP 404 with an HTML page).
+    missing_entity_answer: str = "610"
+    #: Permissions the API user's role lacks (keys of :data:`.entities.PERMISSION_ENTITIES`, e.g.
+    #: ``Read-Only Assets``): calls of the entities needing them answer ``missing_permission_answer``.
+    missing_permissions: frozenset[str] = field(default_factory=frozenset)
+    #: 603 "Access denied", as documented; any reading of ``missing_entity_answer`` too.
+    missing_permission_answer: str = "603"
 
 
 class ApiState:
@@ -271,12 +285,18 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         body: Any = None
         bad_json = False
-        if raw:
+        form: dict[str, str] = {}
+        is_form = "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
+        if raw and is_form and path.startswith("/identity/"):
+            form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+            body = form
+        elif raw:
             try:
                 body = json.loads(raw.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 bad_json = True
         self.sb._log(self.command, path, body, self.query, dict(self.headers))
+        self.form = form
         api: ApiState = self.sb.api
         with api.lock:
             api.in_flight += 1
@@ -290,6 +310,8 @@ class Handler(BaseHTTPRequestHandler):
                 api.in_flight -= 1
 
     def _handle(self, path: str, body: Any, bad_json: bool, too_many: bool) -> None:
+        if not path.startswith(API_PREFIXES):  # not an API: the web server's page, as for a wrong base_url
+            return self._send(404, NOT_FOUND_PAGE.encode(), "text/html;charset=UTF-8")
         faults: Faults = self.sb.faults
         delay = faults.take("delay", path)
         if delay is not None:
@@ -301,7 +323,7 @@ class Handler(BaseHTTPRequestHandler):
                     {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}[code],
                 )
         if path.startswith("/identity/"):
-            return self._identity(path)
+            return self._identity(path, self.form)
         api: ApiState = self.sb.api
         if faults.take("expire_token", path) is not None:
             api.expire_current()
@@ -330,15 +352,25 @@ class Handler(BaseHTTPRequestHandler):
             return self._err(err)
         if bad_json:
             return self._err(ApiError("609", "Invalid JSON"))
+        o = self.sb.options
+        refusal = refusal_for(
+            path, o.missing_entities, o.missing_entity_answer, o.missing_permissions, o.missing_permission_answer
+        )
+        if refusal is not None:
+            if refusal.is_http_404:
+                return self._send(404, NOT_FOUND_PAGE.encode(), "text/html;charset=UTF-8")
+            return self._err(ApiError(refusal.code, refusal.message))
         try:
             self._route(path, body)
         except ApiError as e:
             self._err(e)
 
-    def _identity(self, path: str) -> None:
+    def _identity(self, path: str, form: dict[str, str]) -> None:
+        """The token, for GET (query string) or POST (form body, or query string): Marketo
+        documents both."""
         if path != "/identity/oauth/token":
             return self._text(404, "Not Found")
-        q, o = self.query, self.sb.options
+        q, o = {**self.query, **form}, self.sb.options
         if q.get("grant_type") != "client_credentials":
             return self._json(
                 {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"},

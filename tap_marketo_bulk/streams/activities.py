@@ -12,7 +12,6 @@ import datetime as dt
 import decimal
 import functools
 import json
-import time
 import typing as t
 
 import msgspec
@@ -22,6 +21,7 @@ from tap_marketo_bulk.exports.model import ExportRequest
 from tap_marketo_bulk.records.names import column_list, column_name, column_names, naming_rule, snake_case
 from tap_marketo_bulk.records.types import converter, json_schema
 from tap_marketo_bulk.streams.base import BulkExportStream
+from tap_marketo_bulk.streams.optional import READ_ONLY_ACTIVITY, OptionalStream
 from tap_marketo_bulk.windows import format_timestamp
 
 if t.TYPE_CHECKING:
@@ -46,6 +46,12 @@ ACTIVITY_COLUMNS: dict[str, str] = {
 ROUTING_COLUMNS = ("marketoGUID", "activityDate", "activityTypeId")
 #: Bulk export refuses "Delete Lead"; deletions come from the deleted_leads stream.
 DELETE_LEAD_TYPE_ID = 37
+#: Settings that ask for activities by name: Marketo refusing them then stops the run.
+ACTIVITY_SETTINGS = (
+    "activity_type_ids",
+    "activity_primary_attribute_value_ids",
+    "activity_primary_attribute_values",
+)
 #: Decodes ``attributes`` a type stream spreads into columns (the reader checked it is an object).
 _ATTRIBUTES = msgspec.json.Decoder(dict)
 
@@ -92,7 +98,7 @@ def json_value_converter(data_type: str, *, singer_decimal: bool = False) -> t.C
     return to_json
 
 
-class ActivityFamilyStream(BulkExportStream):
+class ActivityFamilyStream(OptionalStream, BulkExportStream):
     """A stream fed by the shared activity export (see the module docstring).
 
     Every member names the file's columns alike (:attr:`ActivityFeed.columns`): a row read
@@ -100,6 +106,8 @@ class ActivityFamilyStream(BulkExportStream):
     """
 
     entity = "activities"
+    permission = READ_ONLY_ACTIVITY
+    naming_settings = ACTIVITY_SETTINGS
 
     def __init__(
         self,
@@ -310,7 +318,7 @@ class ActivityFeed:
                 stream._write_schema_message()
         siblings = [stream for stream in self.streams if stream is not caller]
         requests = list(self.requests(windows))
-        started, rows = time.monotonic(), 0
+        caller.begin_progress(windows, requests)
         for export_file in caller.exported_files(requests, siblings):
             window = export_file.request.window
             assert window is not None
@@ -325,13 +333,13 @@ class ActivityFeed:
                 if stream._lines is not None:
                     stream._lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
             route = self.router(caller, targets, since)
-            rows += yield from caller.emitted_records(export_file, route, fast=fast)
+            yield from caller.emitted_records(export_file, route, fast=fast)
             for stream in targets:
                 stream.set_bookmark(window)
             caller.count_records()
             caller.state_manager.is_flushed = False  # also when only siblings moved
             caller.write_state()
-        caller.log_summary(len(windows), len(requests), rows, time.monotonic() - started)
+        caller.log_summary()
 
 
 def activity_feed(config: t.Mapping[str, t.Any], activity_types: list[dict]) -> ActivityFeed:

@@ -245,7 +245,7 @@ class SegmentationsStream(AssetStream):
 def segmentation_listing(stream: RestStream) -> list[dict]:
     """Every segmentation version (approved, then draft), read once a run for the
     ``segmentations`` and ``segments`` streams."""
-    return stream.marketo.once(
+    return stream.marketo.read_once(
         "segmentations", lambda: list(stream.browse(SegmentationsStream.path, statuses=VERSIONS))
     )
 

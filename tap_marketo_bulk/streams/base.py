@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import abc
 import collections
+import dataclasses
 import datetime as dt
 import time
 import typing as t
 
 from tap_marketo_bulk.records import output
 from tap_marketo_bulk.records.names import snake_case
-from tap_marketo_bulk.records.reader import ExportReader, read_export
+from tap_marketo_bulk.records.reader import ExportReader, Progress, read_export
 from tap_marketo_bulk.streams.columns import NamedColumns
 from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
@@ -25,6 +26,7 @@ if t.TYPE_CHECKING:
     from singer_sdk import Stream, Tap
 
     from tap_marketo_bulk.exports.model import ExportFile, ExportRequest
+    from tap_marketo_bulk.exports.spend import SpendMark
     from tap_marketo_bulk.instance import MarketoInstance
 
 Converter = t.Callable[[str], t.Any]
@@ -40,6 +42,42 @@ READER_STOP_SECONDS = 5.0
 #: Stream names keep this rule wherever they are made (moved to the records wing, see
 #: :mod:`tap_marketo_bulk.records.names`; importable from here as before).
 __all__ = ["INTENTS_KEY", "JOBS_KEY", "BulkExportStream", "snake_case"]
+
+
+@dataclasses.dataclass
+class SyncProgress:
+    """Where one stream's sync stands, for its log lines: window i of N, rows downloaded and
+    emitted, and what it alone spent (streams sync one after another)."""
+
+    windows: list[Window | None]
+    spend: SpendMark
+    rows: int = 0
+    dropped: int = 0
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def position(self, window: Window | None) -> str:
+        """``window 2 of 14 (start..end)``, or ``sweep`` for a run without windows."""
+        if window is None:
+            return "sweep"
+        numbered = [w for w in self.windows if w is not None]
+        number = numbered.index(window) + 1 if window in numbered else 0
+        return f"window {number} of {len(numbered)} ({window})" if number else f"window {window}"
+
+
+def dropped_words(dropped: int, window: Window | None = None) -> str:
+    """Why fewer records are emitted than rows downloaded: rows stamped exactly at a window's
+    end belong to the next window (see :mod:`tap_marketo_bulk.windows`)."""
+    if not dropped:
+        return ""
+    rows = "1 row" if dropped == 1 else f"{dropped} rows"
+    if window is None:
+        return f" ({rows} stamped exactly at a window's end left to the next window)"
+    return f" ({rows} stamped {window.end_at}, the window's end, left to the next window)"
+
+
+def jobs_in_flight(ahead: int) -> str:
+    """``2 more export jobs in flight``: what Marketo holds for this run beyond the file read."""
+    return f"{ahead} more export {'job' if ahead == 1 else 'jobs'} in flight"
 
 
 class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
@@ -62,6 +100,8 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
     #: False once Marketo refused the stream's incremental filter (1035): then a run exports
     #: everything in one sweep (streams that can fall back that way set it).
     incremental: bool = True
+    #: This stream's sync so far, for its log lines (set when its exports begin).
+    sync_progress: SyncProgress | None = None
 
     def __init__(
         self,
@@ -181,28 +221,45 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
         """Emit each window's rows in order and checkpoint after the window's last file."""
         windows = self.plan(context)
         requests = list(self.export_requests(windows))
+        self.begin_progress(windows, requests)
         remaining = collections.Counter(request.window for request in requests)
-        records = 0
-        started = time.monotonic()
         for export_file in self.exported_files(requests):
-            records += yield from self.emitted_records(export_file)
+            yield from self.emitted_records(export_file)
             window = export_file.request.window
             remaining[window] -= 1
             if window is not None and remaining[window] == 0:
                 self.checkpoint(window)
-        self.log_summary(len(windows), len(requests), records, time.monotonic() - started)
+        self.log_summary()
 
-    def log_summary(self, windows: int, jobs: int, records: int, seconds: float) -> None:
-        """One line per stream at its end: windows, jobs, records; the run's spend so far (the
-        quota left is said once, at the run's end)."""
+    def begin_progress(self, windows: t.Sequence[Window | None], requests: t.Sequence[ExportRequest]) -> None:
+        """Start this stream's progress lines, with one line saying what lies ahead."""
+        self.sync_progress = SyncProgress(list(windows), self.marketo.exports.spend.mark())
+        numbered = [w for w in windows if w is not None]
+        if numbered:
+            self.logger.info(
+                "%s: %d windows of at most %s days from %s to %s, %d export jobs",
+                self.name,
+                len(numbered),
+                self.config.get("window_days", 31),
+                numbered[0].start_at,
+                numbered[-1].end_at,
+                len(requests),
+            )
+
+    def log_summary(self) -> None:
+        """One line per stream at its end, counting this stream only: windows, its export jobs
+        and MB, rows downloaded and records emitted, and why those two differ (the quota left
+        is said once, at the run's end)."""
+        progress = self.sync_progress or SyncProgress([], self.marketo.exports.spend.mark())
         self.logger.info(
-            "%s: %d windows, %d export jobs, %d exported records in %.1f s. %s",
+            "%s: %d windows, %s; %d rows downloaded, %d records emitted%s in %.1f s.",
             self.name,
-            windows,
-            jobs,
-            records,
-            seconds,
-            self.marketo.exports.spend.usage(),
+            len([w for w in progress.windows if w is not None]),
+            self.marketo.exports.spend.since(progress.spend),
+            progress.rows,
+            progress.rows - progress.dropped,
+            dropped_words(progress.dropped),
+            time.monotonic() - progress.started,
         )
 
     def exported_files(
@@ -214,45 +271,56 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
 
     def emitted_records(
         self, export_file: ExportFile, route: Route | None = None, *, fast: bool | None = None
-    ) -> t.Generator[dict, None, int]:
-        """The file's records, then one progress line: records and records/s of the file.
+    ) -> t.Generator[dict, None, Progress]:
+        """The file's records, then one progress line: where the stream is (window i of N),
+        rows downloaded and records emitted, and the export jobs in flight.
 
         ``route`` turns each file row into this stream's record (None: not for this stream)
         and may emit records of other streams. On the fast path (``fast``, by default whether
         this stream syncs on it) the records are written here and nothing is yielded. Returns
-        how many rows the file gave (rows of the next window not counted).
+        the rows the file gave and those dropped as the next window's.
         """
         started = time.monotonic()
         if fast is None:
             fast = self._lines is not None
         if fast:
-            records = self.emit_file(export_file, route)
+            progress = self.emit_file(export_file, route)
         else:
-            records = 0
-            rows = self.records_in(export_file)
+            rows = _Returning(self.records_in(export_file))
             if route is None:
-                records = (yield from rows) or 0
+                yield from rows
             else:
                 for row in rows:
-                    records += 1
                     own = route(row)
                     if own is not None:
                         yield own
+            progress = rows.value or Progress()
         seconds = time.monotonic() - started
+        request = export_file.request
+        where = self.sync_progress.position(request.window) if self.sync_progress else str(request.window)
         self.logger.info(
-            "Export %s %s: %d records emitted in %.1f s (%.0f records/s)",
-            export_file.request.describe(),
+            "%s %s%s, export %s: %d rows downloaded, %d records emitted%s in %.1f s (%.0f records/s); %s",
+            self.name,
+            where,
+            f", {request.label}" if request.label else "",
             export_file.export_id,
-            records,
+            progress.records,
+            progress.emitted,
+            dropped_words(progress.dropped, request.window),
             seconds,
-            records / seconds if seconds > 0 else 0.0,
+            progress.emitted / seconds if seconds > 0 else 0.0,
+            jobs_in_flight(self.marketo.exports.jobs_ahead()),
         )
-        return records
+        if self.sync_progress:
+            self.sync_progress.rows += progress.records
+            self.sync_progress.dropped += progress.dropped
+        return progress
 
-    def records_in(self, export_file: ExportFile) -> t.Iterator[dict]:
-        """Typed rows of one verified export file, minus rows of the next window."""
+    def records_in(self, export_file: ExportFile) -> t.Generator[dict, None, Progress]:
+        """Typed rows of one verified export file, minus rows of the next window; returns the
+        rows read and dropped."""
         if export_file.path is None:
-            return iter(())
+            return _nothing()
         return read_export(
             export_file.path,
             self.file_converters(export_file),
@@ -261,10 +329,11 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
             drop=self.dropped_rows(export_file),
         )
 
-    def emit_file(self, export_file: ExportFile, route: Route | None) -> int:
-        """Write the RECORD lines of one verified file on the fast path; return its rows."""
+    def emit_file(self, export_file: ExportFile, route: Route | None) -> Progress:
+        """Write the RECORD lines of one verified file on the fast path; return its rows read
+        and dropped."""
         if export_file.path is None:
-            return 0
+            return Progress()
         lines = self._lines
         assert lines is not None
         lines.stamp(dt.datetime.now(dt.timezone.utc))  # extracted with this file
@@ -291,7 +360,7 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
         progress = reader.emit(append, spill)
         output.flush()
         self.count_records()
-        return progress.emitted
+        return progress
 
     def dropped_rows(self, export_file: ExportFile) -> tuple[str, str] | None:
         """``(column, raw value)`` of rows that belong to the next window, if visible."""
@@ -397,7 +466,7 @@ def warn_unknown_selection(stream: Stream, source: str) -> None:
         for breadcrumb, selected in stream.mask.items()
         if len(breadcrumb) == 2 and selected and breadcrumb[1] not in properties
     )
-    if unknown:
+    if unknown and stream.marketo.once(f"unknown fields of {stream.name}"):  # said once per run
         stream.logger.warning(
             "%s: the catalog selects %s, which %s does not offer (deleted or renamed in Marketo?); "
             "they are not exported. Run --discover again to refresh it.",
@@ -405,3 +474,20 @@ def warn_unknown_selection(stream: Stream, source: str) -> None:
             ", ".join(unknown),
             source,
         )
+
+
+class _Returning:
+    """Iterates a generator and keeps what it returns (``value``)."""
+
+    def __init__(self, generator: t.Generator[dict, None, Progress]) -> None:
+        self.generator = generator
+        self.value: Progress | None = None
+
+    def __iter__(self) -> t.Iterator[dict]:
+        self.value = yield from self.generator
+
+
+def _nothing() -> t.Generator[dict, None, Progress]:
+    """The rows of a file without records."""
+    return Progress()
+    yield  # a generator

@@ -1,10 +1,12 @@
 """Custom objects: one stream per lead-linked custom object, by Bulk Custom Object Extract.
 
 Marketo's bulk extract serves first-level custom objects only (linked directly to a lead);
-second-level objects, objects not yet approved and objects the API user may not read
-(*Read-Only Custom Object* permission) are named in one line at discovery and skipped. Each
-stream exports only its selected fields, in ``updatedAt`` windows of at most 31 days from the
-bookmark, through the same export runner as every bulk stream: one job per window per object.
+second-level objects and objects not yet approved are named in one line at discovery and
+skipped. Objects Marketo refuses (a role without *Read-Only Custom Object*, a subscription
+without custom objects) are optional entities: one warning each, or a stop where the
+``custom_objects`` setting names them. Each stream exports only its selected fields, in
+``updatedAt`` windows of at most 31 days from the bookmark, through the same export runner as
+every bulk stream: one job per window per object.
 Where the subscription refuses the ``updatedAt`` filter (1035), a run sweeps every record of
 the leads in the list named by ``custom_object_sweep_list``, or stops with a line naming it.
 """
@@ -18,6 +20,7 @@ from tap_marketo_bulk.exports.model import ExportRequest
 from tap_marketo_bulk.records.names import snake_case
 from tap_marketo_bulk.records.types import exportable_fields, typed_fields
 from tap_marketo_bulk.streams.base import BulkExportStream
+from tap_marketo_bulk.streams.optional import READ_ONLY_CUSTOM_OBJECT, OptionalEntities, OptionalStream
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:
@@ -29,8 +32,11 @@ if t.TYPE_CHECKING:
 APPROVED_STATES = frozenset({"approved", "approvedWithDraft"})
 
 
-class CustomObjectStream(BulkExportStream):
+class CustomObjectStream(OptionalStream, BulkExportStream):
     """Records of one custom object, with the fields of its describe."""
+
+    permission = READ_ONLY_CUSTOM_OBJECT
+    naming_settings = ("custom_objects",)
 
     def __init__(self, tap: Tap, marketo: MarketoInstance, api_name: str, **kwargs: t.Any) -> None:
         #: Bulk path segment of this object (``customobjects/<apiName>``).
@@ -86,23 +92,26 @@ class CustomObjectStream(BulkExportStream):
         self.sweep_done()
 
 
-def custom_object_streams(tap: Tap, marketo: MarketoInstance) -> list[CustomObjectStream]:
-    """A stream per exportable custom object ``custom_objects`` names (default: all)."""
+def custom_object_streams(tap: Tap, marketo: MarketoInstance, optional: OptionalEntities) -> list[CustomObjectStream]:
+    """A stream per exportable custom object ``custom_objects`` names (default: all).
+
+    Marketo refusing the list (a subscription without custom objects, a role without Read-Only
+    Custom Object) or one object's describe skips them with one warning each, or stops the run
+    where ``custom_objects`` names them (see :mod:`tap_marketo_bulk.streams.optional`).
+    """
     wanted = tap.config.get("custom_objects")
     if wanted is not None and not wanted:
         return []
-    try:
-        envelope = marketo.client.get("/rest/v1/customobjects.json")
-    except errors.AccessDenied:
-        if wanted:
-            raise
-        # Not asked for by name: an API user without custom object permission still gets
-        # every other stream.
-        tap.logger.warning(
-            "Custom objects not exported: the API user may not list them (603); give its role "
-            "Read-Only Custom Object to export them, or set custom_objects to [] to skip this call."
-        )
-        return []
+    return optional.streams(
+        CustomObjectStream, "custom objects", ("custom_object_*",), lambda: _streams(tap, marketo, optional, wanted)
+    )
+
+
+def _streams(
+    tap: Tap, marketo: MarketoInstance, optional: OptionalEntities, wanted: list[str] | None
+) -> list[CustomObjectStream]:
+    """The listed objects' streams; those bulk extract cannot serve are named in one line."""
+    envelope = marketo.client.get("/rest/v1/customobjects.json")
     listed = {str(o["name"]): o for o in envelope.get("result") or []}
     wanted = list(dict.fromkeys(wanted)) if wanted else None
     if wanted:
@@ -114,39 +123,52 @@ def custom_object_streams(tap: Tap, marketo: MarketoInstance) -> list[CustomObje
             )
             raise errors.ConfigError(msg)
     streams: list[CustomObjectStream] = []
-    skipped: list[str] = []
+    skipped: dict[str, str] = {}  # apiName -> why
     used: set[str] = set()
     for api_name in wanted or sorted(listed):
         name = f"custom_object_{snake_case(api_name)}"
         if name in used:  # myCar_c and my_car_c: the same snake case
             name = f"{name}_{len(used) + 1}"
-        stream, why = _stream(tap, marketo, listed[api_name], name)
-        if stream is None:
-            skipped.append(f"{api_name} ({why})")
-        else:
+        why = _not_exportable(listed[api_name])
+        if why:
+            if optional.selection is None or optional.selects([name]):  # a sync: the discovery said it
+                skipped[api_name] = why
+            continue
+
+        def build(api_name: str = api_name, name: str = name) -> list[CustomObjectStream]:
+            stream, reason = _stream(tap, marketo, listed[api_name], name)
+            if stream is None and (optional.selection is None or optional.selects([name])):
+                skipped[api_name] = reason
+            return [stream] if stream else []
+
+        built = optional.streams(CustomObjectStream, name, (name,), build)
+        if built:
             used.add(name)
-            streams.append(stream)
+            streams.extend(built)
     if skipped:
-        tap.logger.warning("Custom objects not exported: %s.", "; ".join(skipped))
+        tap.logger.warning("Custom objects not exported: %s.", "; ".join(f"{k} ({v})" for k, v in skipped.items()))
     return streams
+
+
+def _not_exportable(listed: t.Mapping[str, t.Any]) -> str:
+    """Why the listed object cannot be bulk exported at all, or ''."""
+    state = listed.get("state")
+    if state is not None and state not in APPROVED_STATES:
+        return f"state {state}, not approved"
+    if not any(
+        str((r.get("relatedTo") or {}).get("name", "")).lower() == "lead" for r in listed.get("relationships") or []
+    ):
+        return "not linked to leads: bulk extract serves first-level custom objects only"
+    return ""
 
 
 def _stream(
     tap: Tap, marketo: MarketoInstance, listed: t.Mapping[str, t.Any], name: str
 ) -> tuple[CustomObjectStream | None, str]:
-    """The object's stream, or None and why it cannot be bulk exported."""
+    """The object's stream, or None and why it cannot be bulk exported (a refusal is raised)."""
     api_name = str(listed["name"])
-    state = listed.get("state")
-    if state is not None and state not in APPROVED_STATES:
-        return None, f"state {state}, not approved"
-    if not any(
-        str((r.get("relatedTo") or {}).get("name", "")).lower() == "lead" for r in listed.get("relationships") or []
-    ):
-        return None, "not linked to leads: bulk extract serves first-level custom objects only"
     try:
         envelope = marketo.client.get(f"/rest/v1/customobjects/{api_name}/describe.json")
-    except errors.AccessDenied:
-        return None, "the API user may not read it: give its role Read-Only Custom Object"
     except errors.InvalidRequest as exc:
         return None, f"Marketo cannot describe it: {exc}"
     describe = (envelope.get("result") or [{}])[0]

@@ -59,7 +59,7 @@ SETTING = "static_list_members_lists"
 
 def static_list_listing(marketo: MarketoInstance) -> list[dict]:
     """Every static list as Get Lists answers it, read once a run."""
-    return marketo.once(
+    return marketo.read_once(
         "static lists", lambda: [row for page in token_pages(marketo.client, LISTS_PATH) for row in page]
     )
 
@@ -96,6 +96,8 @@ class StaticListMembersStream(RestStream):
     permission = LEAD_PERMISSION
     key = ("listId", "leadId")
     fields = (Field("listId", INTEGER), Field("leadId", INTEGER))
+    #: A refusal stops the run when this setting names lists (they were asked for by name).
+    naming_settings = (SETTING,)
     #: Members are deduplicated per list here: a run-wide set would hold every member.
     dedupe = False
 

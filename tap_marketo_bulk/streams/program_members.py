@@ -15,6 +15,7 @@ from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports.model import ExportRequest
 from tap_marketo_bulk.records.types import converter, exportable_fields, json_schema, typed_fields
 from tap_marketo_bulk.streams.base import INTENTS_KEY, JOBS_KEY, BulkExportStream
+from tap_marketo_bulk.streams.optional import PROGRAM_MEMBERS, OptionalStream
 from tap_marketo_bulk.streams.programs import program_listing
 from tap_marketo_bulk.windows import Window
 
@@ -42,10 +43,24 @@ INCREMENTAL_KEY = "incremental"
 UPDATED_AT = "updatedAt"
 
 
-class ProgramMembersStream(BulkExportStream):
+class ProgramMembersStream(OptionalStream, BulkExportStream):
     """Program memberships with their standard, custom and chosen lead fields."""
 
     entity = "program/members"
+    permission = PROGRAM_MEMBERS
+    naming_settings = (
+        "program_ids",
+        "program_member_lead_fields",
+        "program_member_status_names",
+        "program_member_is_exhausted",
+        "program_member_nurture_cadence",
+    )
+
+    def probe(self) -> None:
+        """Without ``program_ids`` the sync lists every program: a first page of one
+        (with them, the build has read the list already)."""
+        if not self.config.get("program_ids"):
+            self.marketo.probe_programs()
 
     @functools.cached_property
     def program_ids(self) -> list[int]:
@@ -133,6 +148,7 @@ class ProgramMembersStream(BulkExportStream):
         state = self.stream_state
         state[INCREMENTAL_KEY] = False
         requests = list(self.export_requests([None]))
+        self.begin_progress([None], requests)
         for export_file in self.exported_files(requests):
             yield from self.emitted_records(export_file)
             if export_file.request is not requests[-1]:
@@ -141,6 +157,7 @@ class ProgramMembersStream(BulkExportStream):
                 self.write_state()
         state.pop(SWEEP_KEY, None)
         self.sweep_done()
+        self.log_summary()
 
     def _explain(self, exc: errors.InvalidRequest) -> errors.ConfigError:
         """Marketo refused a filter value (1003): name the settings that feed it."""

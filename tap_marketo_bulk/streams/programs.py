@@ -25,7 +25,7 @@ PROGRAMS_PATH = "/rest/asset/v1/programs.json"
 def program_listing(marketo: MarketoInstance) -> list[dict]:
     """Every program as the browse answers it, read once a run (the programs stream, program
     members' programs, and the programs whose tags and costs changed all come from it)."""
-    return marketo.once(
+    return marketo.read_once(
         "programs", lambda: [row for page in asset_pages(marketo.client, PROGRAMS_PATH) for row in page]
     )
 
@@ -33,7 +33,7 @@ def program_listing(marketo: MarketoInstance) -> list[dict]:
 def program_by_id(marketo: MarketoInstance, program_id: int) -> dict:
     """Get Program by Id's answer (``{}`` for a program deleted since the browse), once a run."""
     path = f"/rest/asset/v1/program/{program_id}.json"
-    return marketo.once(path, lambda: next(iter(marketo.client.get(path).get("result") or []), {}))
+    return marketo.read_once(path, lambda: next(iter(marketo.client.get(path).get("result") or []), {}))
 
 
 class ProgramsStream(RestStream):

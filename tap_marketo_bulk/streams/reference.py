@@ -44,6 +44,10 @@ class ActivityTypesStream(RestStream):
         """The types read at discovery (the activity streams need them there)."""
         return iter(self.marketo.activity_types)
 
+    def probe(self) -> None:
+        """The types, which the activity streams are built from anyway (one call per run)."""
+        _ = self.marketo.activity_types
+
 
 class DeletedLeadsStream(RestStream):
     """Deleted leads (activity type 37), which bulk exports do not carry.

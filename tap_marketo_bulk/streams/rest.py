@@ -31,6 +31,7 @@ from tap_marketo_bulk import errors
 from tap_marketo_bulk.records.fields import DATETIME, Field, schema
 from tap_marketo_bulk.streams.base import bookmark_at, warn_unknown_selection
 from tap_marketo_bulk.streams.columns import NamedColumns
+from tap_marketo_bulk.streams.optional import READ_ONLY_ACTIVITY, READ_ONLY_ASSETS, READ_ONLY_LEAD, OptionalStream
 from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
 
 if t.TYPE_CHECKING:
@@ -51,9 +52,11 @@ NO_ASSETS_WARNING = "No assets found"
 #: ``[start, end)`` (see :class:`RestWindow`), so none is lost and none is sent twice.
 FILTER_MARGIN = dt.timedelta(seconds=1)
 
-ASSETS_PERMISSION = "Read-Only Assets"
-LEAD_PERMISSION = "Read-Only Lead"
-ACTIVITY_PERMISSION = "Read-Only Activity"
+#: What each REST stream's role needs (:attr:`RestStream.permission`), as the optional-entity
+#: warnings say it.
+ASSETS_PERMISSION = READ_ONLY_ASSETS
+LEAD_PERMISSION = READ_ONLY_LEAD
+ACTIVITY_PERMISSION = READ_ONLY_ACTIVITY
 
 Page = list[dict]
 
@@ -163,7 +166,7 @@ class RestWindow:
         return params
 
 
-class RestStream(NamedColumns):
+class RestStream(OptionalStream, NamedColumns):
     """A Marketo entity read through REST pages; subclasses declare what differs.
 
     A subclass sets :attr:`name`, :attr:`path`, :attr:`paging`, :attr:`fields`, :attr:`key`,
@@ -181,7 +184,8 @@ class RestStream(NamedColumns):
     key: t.ClassVar[tuple[str, ...]] = ("id",)
     #: Marketo name of the replication key; None: full table.
     replication: t.ClassVar[str | None] = None
-    #: What the API user's role needs for this stream, as Marketo's admin names it.
+    #: What to ask a Marketo admin for when Marketo refuses this stream (an optional entity:
+    #: :mod:`~tap_marketo_bulk.streams.optional`), e.g. "the Read-Only Assets permission ...".
     permission: t.ClassVar[str]
     #: Whether :attr:`path` takes ``earliestUpdatedAt``/``latestUpdatedAt``.
     updated_at_filter: t.ClassVar[bool] = False
@@ -220,8 +224,8 @@ class RestStream(NamedColumns):
 
     def probe(self) -> None:
         """The cheapest call proving Marketo serves this entity to this API user: one page of
-        one row. Marketo's refusal (603 and the like) is raised as is."""
-        self.marketo.client.get(self.path, self.paging.first_row_params())
+        one row, once a run for streams of one endpoint. Marketo's refusal is raised as is."""
+        self.marketo.probe(self.path, self.paging.first_row_params())
 
     # --- shared machinery ----------------------------------------------------------------
 

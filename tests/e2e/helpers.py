@@ -123,6 +123,16 @@ def select(
     return catalog
 
 
+def log_messages(stderr: str, level: str = "WARNING") -> list[str]:
+    """The messages of the tap's log lines of ``level`` (``time | LEVEL | logger | message``)."""
+    out = []
+    for line in stderr.splitlines():
+        parts = [part.strip() for part in line.split(" | ", 3)]
+        if len(parts) == 4 and parts[1] == level:
+            out.append(parts[3])
+    return out
+
+
 def stream_names(catalog: dict[str, Any]) -> list[str]:
     return [s["tap_stream_id"] for s in catalog["streams"]]
 

@@ -13,7 +13,19 @@ from typing import Any
 import pytest
 
 from ..support import END, START, to_json
-from .helpers import WINDOWS, base_config, by_key, create_bodies, discover, jobs_of, run_tap, select, stream_names, ts
+from .helpers import (
+    WINDOWS,
+    base_config,
+    by_key,
+    create_bodies,
+    discover,
+    jobs_of,
+    log_messages,
+    run_tap,
+    select,
+    stream_names,
+    ts,
+)
 
 UTC = dt.timezone.utc
 PURCHASE = "custom_object_purchase_c"
@@ -123,23 +135,25 @@ def final_bookmark(end: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("options", "streams", "skipped"),
+    ("options", "streams", "skipped", "refused"),
     [
-        ({}, [PURCHASE, SUBSCRIPTION], {"invoice_c": "Read-Only Custom Object", "usage_c": "first-level"}),
+        ({}, [PURCHASE, SUBSCRIPTION], {"usage_c": "first-level"}, ["invoice_c"]),
         (
             {"custom_object_list_state": True},
             [PURCHASE, SUBSCRIPTION],
-            {"invoice_c": "Read-Only Custom Object", "shipment_c": "draft", "usage_c": "first-level"},
+            {"shipment_c": "draft", "usage_c": "first-level"},
+            ["invoice_c"],
         ),
         (
             {"denied_custom_objects": frozenset()},
             ["custom_object_invoice_c", PURCHASE, SUBSCRIPTION],
             {"usage_c": "first-level"},
+            [],
         ),
     ],
     ids=["default", "list_state_shows_draft", "invoice_allowed"],
 )
-def test_discovery_streams_keys_schemas_and_one_skip_warning(make_sandbox, options, streams, skipped):
+def test_discovery_streams_keys_schemas_and_one_skip_warning(make_sandbox, options, streams, skipped, refused):
     sb = make_sandbox(**options)
     run = run_tap(base_config(sb), "--discover")
     assert run.returncode == 0, run.describe()
@@ -193,6 +207,15 @@ def test_discovery_streams_keys_schemas_and_one_skip_warning(make_sandbox, optio
         assert "not linked to leads" in reasons["usage_c"]
     if "shipment_c" in reasons:
         assert "not approved" in reasons["shipment_c"]
+    # An object the API user may not read is refused by Marketo: one warning of its own, with
+    # Marketo's code and message and the permission to ask for.
+    refusals = [line for line in log_messages(run.stderr) if " not exported: Marketo " in line]
+    assert refusals == [
+        f"custom_object_{name} not exported: Marketo answered 603 Access denied to /rest/v1/customobjects/{name}"
+        "/describe.json. Ask a Marketo admin for the Read-Only Custom Object permission for the API user's role, "
+        "and custom objects (and their bulk extract) in the subscription; every other stream is exported."
+        for name in refused
+    ]
 
 
 def test_use_singer_decimal_schema_and_exact_decimal_strings(sb):

@@ -271,8 +271,8 @@ def test_static_list_members_lists_limits_the_lists_and_names_the_existing_ones(
     assert run.returncode == 0, run.describe()
     assert {r["listId"] for r in run.records("static_list_members")} == {2001, 2004}
     assert len(run.records("static_lists")) == len(sb.data.static_lists)  # the setting limits members only
-    lists = [e for e in sb.request_log if e["path"] == "/rest/v1/lists.json"]
-    assert len(lists) == 2  # once per process (--discover, then the run), kept for the run
+    lists = [e["query"]["batchSize"] for e in sb.request_log if e["path"] == "/rest/v1/lists.json"]
+    assert lists == ["1", "300", "1", "300"]  # per process (--discover, the run): the probe, one read kept
 
     bad = run_tap(base_config(sb, static_list_members_lists=["Webinar Invitees", "VIP", 77]), "--discover")
     assert bad.returncode != 0

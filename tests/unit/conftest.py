@@ -17,7 +17,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def runner(requests_mock, tmp_path, clock) -> ExportRunner:
-    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "unit-test-token", "expires_in": 3600})
+    requests_mock.post(f"{ROOT}/identity/oauth/token", json={"access_token": "unit-test-token", "expires_in": 3600})
     client = MarketoClient(ROOT, "id", "secret", max_tries=2, backoff_factor=0.001)
     return ExportRunner(
         client,

@@ -28,7 +28,7 @@ def ok(*rows: dict, **extra: t.Any) -> dict:
 
 def instance(requests_mock: t.Any) -> MarketoInstance:
     """A MarketoInstance whose token call is mocked."""
-    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
+    requests_mock.post(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
     return MarketoInstance(CONFIG)
 
 
@@ -56,3 +56,14 @@ def queries(requests_mock, path: str) -> list[dict[str, str]]:
         for r in requests_mock.request_history
         if urlsplit(r.url).path == path  # requests-mock's ``path`` is lower case too
     ]
+
+
+def mock_rest_probes(requests_mock: t.Any, root: str = ROOT) -> None:
+    """Empty answers for the probes discovery makes of the asset, list and partition streams
+    (one page of one row each), for tap-level tests that mock the describes."""
+    from tap_marketo_bulk.streams.assets import ASSET_STREAMS
+    from tap_marketo_bulk.streams.lists import LISTS_PATH
+    from tap_marketo_bulk.streams.reference import LeadPartitionsStream
+
+    for path in {*(cls.path for cls in ASSET_STREAMS), LISTS_PATH, LeadPartitionsStream.path}:
+        requests_mock.get(root + path, json={"success": True, "errors": [], "warnings": [], "result": []})

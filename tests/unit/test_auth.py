@@ -33,7 +33,7 @@ def access_token(identity_calls: list[None]) -> AccessToken:
 
 
 def test_token_is_reused_until_it_is_about_to_expire(requests_mock, access_token, identity_calls) -> None:
-    requests_mock.get(
+    requests_mock.post(
         TOKEN_URL,
         [
             {"json": {"access_token": "short-lived", "expires_in": TOKEN_EXPIRY_MARGIN_SECONDS}},
@@ -47,26 +47,26 @@ def test_token_is_reused_until_it_is_about_to_expire(requests_mock, access_token
 
 
 def test_invalidated_token_is_fetched_again(requests_mock, access_token) -> None:
-    requests_mock.get(TOKEN_URL, [{"json": {"access_token": "old"}}, {"json": {"access_token": "new"}}])
+    requests_mock.post(TOKEN_URL, [{"json": {"access_token": "old"}}, {"json": {"access_token": "new"}}])
     assert access_token.get() == "old"
     access_token.invalidate()
     assert access_token.get() == "new"
 
 
 def test_answer_without_a_token_suggests_checking_base_url(requests_mock, access_token) -> None:
-    requests_mock.get(TOKEN_URL, json={"error": "nothing here"})
+    requests_mock.post(TOKEN_URL, json={"error": "nothing here"})
     with pytest.raises(errors.AuthenticationFailed, match="is base_url"):
         access_token.get()
 
 
 def test_host_that_does_not_resolve_names_base_url_at_once(requests_mock, access_token) -> None:
-    requests_mock.get(TOKEN_URL, exc=requests.ConnectionError("NameResolutionError: Name or service not known"))
+    requests_mock.post(TOKEN_URL, exc=requests.ConnectionError("NameResolutionError: Name or service not known"))
     with pytest.raises(errors.ConfigError, match="Check base_url"):
         access_token.get()
 
 
 def test_identity_5xx_is_transient(requests_mock, access_token) -> None:
-    requests_mock.get(TOKEN_URL, status_code=503)
+    requests_mock.post(TOKEN_URL, status_code=503)
     with pytest.raises(errors.TransientServerError, match="HTTP 503"):
         access_token.get()
 

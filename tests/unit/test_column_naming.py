@@ -14,6 +14,8 @@ from tap_marketo_bulk.streams.programs import ProgramsStream
 from tap_marketo_bulk.tap import TapMarketoBulk
 from tap_marketo_bulk.windows import Window
 
+from .rest_mocks import mock_rest_probes
+
 ROOT = "https://mkto.example.com"
 UTC = dt.timezone.utc
 
@@ -64,11 +66,16 @@ def ok(*result: dict) -> dict:
 
 @pytest.fixture
 def marketo(requests_mock):
-    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
+    requests_mock.post(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
     requests_mock.get(f"{ROOT}/rest/v1/leads/describe.json", json=ok(*LEAD_FIELDS))
     requests_mock.get(f"{ROOT}/rest/v1/activities/types.json", json=ok(*ACTIVITY_TYPES))
     requests_mock.get(f"{ROOT}/rest/v1/programs/members/describe.json", json=ok({"fields": MEMBER_FIELDS}))
     requests_mock.get(f"{ROOT}/rest/v1/customobjects.json", json=ok())
+    # Discovery's probes of the REST streams (deleted leads, programs).
+    requests_mock.get(f"{ROOT}/rest/v1/activities/pagingtoken.json", json={"success": True, "nextPageToken": "p"})
+    requests_mock.get(f"{ROOT}/rest/v1/activities/deletedleads.json", json={"success": True, "moreResult": False})
+    requests_mock.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1}))
+    mock_rest_probes(requests_mock, ROOT)  # campaigns, assets, lists, partitions
     return requests_mock
 
 
@@ -222,7 +229,10 @@ class NamedPrograms(ProgramsStream):
 def test_the_rest_base_follows_column_naming_with_its_one_switch(marketo):
     program = {"id": 7, "name": "P", "folder": {"folderName": "F"}, "createdAt": "2024-01-02T00:00:00Z+0000"}
     end = {"success": True, "warnings": ["No assets found for the given search criteria."]}
-    marketo.get(f"{ROOT}/rest/asset/v1/programs.json", [{"json": ok(program)}, {"json": end}])
+    marketo.get(
+        f"{ROOT}/rest/asset/v1/programs.json",
+        json=lambda request, context: ok(program) if "offset=0" in request.url else end,
+    )
     the_tap = tap("snake_case")
     stream = NamedPrograms(the_tap, the_tap.marketo)
     assert list(stream.schema["properties"]) == [

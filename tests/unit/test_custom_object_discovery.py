@@ -9,6 +9,8 @@ import pytest
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.tap import TapMarketoBulk
 
+from .rest_mocks import mock_rest_probes
+
 ROOT = "https://mkto.example.com"
 LEAD_FIELDS = [
     {"id": 1, "dataType": "integer", "rest": {"name": "id"}},
@@ -33,10 +35,15 @@ def denied() -> dict:
 
 @pytest.fixture
 def marketo(requests_mock):
-    requests_mock.get(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
+    requests_mock.post(f"{ROOT}/identity/oauth/token", json={"access_token": "t", "expires_in": 3600})
     requests_mock.get(f"{ROOT}/rest/v1/leads/describe.json", json=ok(*LEAD_FIELDS))
     requests_mock.get(f"{ROOT}/rest/v1/activities/types.json", json=ok())
     requests_mock.get(f"{ROOT}/rest/v1/programs/members/describe.json", json=ok({"fields": []}))
+    # Discovery's probes of the REST streams (deleted leads, programs).
+    requests_mock.get(f"{ROOT}/rest/v1/activities/pagingtoken.json", json={"success": True, "nextPageToken": "p"})
+    requests_mock.get(f"{ROOT}/rest/v1/activities/deletedleads.json", json={"success": True, "moreResult": False})
+    requests_mock.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1}))
+    mock_rest_probes(requests_mock, ROOT)  # campaigns, assets, lists, partitions
     return requests_mock
 
 
@@ -77,14 +84,23 @@ def test_an_api_user_who_may_not_list_custom_objects_still_gets_every_other_stre
         "lead_fields",
         "lead_partitions",
     }
-    [warning] = [r.getMessage() for r in caplog.records if "Custom objects not exported" in r.getMessage()]
-    assert "Read-Only Custom Object" in warning and "custom_objects to []" in warning
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning == (
+        "custom objects not exported: Marketo answered 603 Access denied to /rest/v1/customobjects.json. Ask a "
+        "Marketo admin for the Read-Only Custom Object permission for the API user's role, and custom objects "
+        "(and their bulk extract) in the subscription; every other stream is exported."
+    )
 
 
 def test_named_custom_objects_the_user_may_not_list_stop_discovery(marketo):
     marketo.get(f"{ROOT}/rest/v1/customobjects.json", json=denied())
-    with pytest.raises(errors.AccessDenied):
+    with pytest.raises(errors.ConfigError) as caught:
         tap(custom_objects=["car_c"])
+    assert str(caught.value) == (
+        "custom objects: Marketo answered 603 Access denied to /rest/v1/customobjects.json, and the "
+        "setting custom_objects asks for it. Ask a Marketo admin for the Read-Only Custom Object permission for the "
+        "API user's role, and custom objects (and their bulk extract) in the subscription, or remove custom_objects."
+    )
 
 
 def test_names_of_the_same_snake_case_get_distinct_streams_and_repeats_count_once(marketo):

@@ -37,10 +37,6 @@ LEAN = dict(
     custom_object_records=30,
     denied_custom_objects=frozenset(),
     end_at_inclusive=False,  # no boundary lead sent twice: records compare one to one
-    # A discovery and a sync are two processes, each pacing itself to 100 calls per 20 s; with
-    # every REST stream their calls together pass the sandbox's count, which is not what these
-    # tests are about (the 606 retries are, in tests/faults).
-    rate_limit_calls=10_000,
 )
 #: The REST streams of assets (Read-Only Assets), with the path each one's probe asks.
 ASSET_STREAMS = {

@@ -130,6 +130,11 @@ class MalformedExportFile(MarketoError):
     """A row of an export file does not fit the header; names file, row and columns."""
 
 
+class UnexpectedValue(MarketoError):
+    """A REST answer holds a value its field cannot hold (text in an id, say); names the
+    stream, the field and the value instead of emitting a wrong one."""
+
+
 class JobAlreadyQueued(MarketoError):
     """Enqueue of a job that is already queued (1029 ``Job already queued``): not a failure."""
 

@@ -23,16 +23,14 @@ from tap_marketo_bulk.windows import format_timestamp, parse_timestamp, to_utc
 if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
 
-#: Marketo's asset API page size limit.
-ASSET_PAGE_SIZE = 200
-#: The warning Marketo's asset API ends a listing with.
-NO_ASSETS_WARNING = "No assets found"
+T = t.TypeVar("T")
 #: Marketo's asset API listing of programs.
 PROGRAMS_PATH = "/rest/asset/v1/programs.json"
 
 
 class MarketoInstance:
-    """The client, the export runner, the run's range end and the instance's describes."""
+    """The client, the export runner, the run's range end, the instance's describes and the
+    listings several streams read."""
 
     def __init__(self, config: t.Mapping[str, t.Any]) -> None:
         self.config = config
@@ -43,6 +41,7 @@ class MarketoInstance:
         self.refused: dict[str, errors.Refusal] = {}
         self._said: set[str] = set()
         self._probed: dict[str, errors.Refusal | None] = {}
+        self._read: dict[str, t.Any] = {}
 
     def once(self, key: str) -> bool:
         """True the first time ``key`` is asked this run: a warning is said once per run."""
@@ -50,6 +49,13 @@ class MarketoInstance:
             return False
         self._said.add(key)
         return True
+
+    def read_once(self, key: str, read: t.Callable[[], T]) -> T:
+        """What ``read`` answers, read the first time ``key`` is asked for only: listings
+        several streams use (the programs, the static lists) cost their calls once a run."""
+        if key not in self._read:
+            self._read[key] = read()
+        return self._read[key]
 
     def probe(self, path: str, params: t.Mapping[str, t.Any] | None = None) -> None:
         """One call proving Marketo serves ``path`` (a refusal is raised), made once per run
@@ -142,11 +148,15 @@ class MarketoInstance:
         return warnings
 
     @functools.cached_property
+    def lead_describe(self) -> list[dict]:
+        """The lead describe as Marketo answered it (the leads schema, the lead_fields stream)."""
+        return self.client.get("/rest/v1/leads/describe.json").get("result") or []
+
+    @functools.cached_property
     def lead_fields(self) -> list[dict]:
         """Exportable lead fields: ``{name, dataType}`` by REST name, from the lead describe."""
-        describe = self.client.get("/rest/v1/leads/describe.json").get("result") or []
         fields: dict[str, dict] = {}
-        for field in describe:
+        for field in self.lead_describe:
             name = (field.get("rest") or {}).get("name")
             data_type = str(field.get("dataType", "string"))
             if name and is_exportable(data_type) and name not in fields:
@@ -162,17 +172,3 @@ class MarketoInstance:
         """Whether Marketo serves programs (raises its refusal): a first page of one, asked
         once per run for every stream that needs the program list."""
         self.probe(PROGRAMS_PATH, {"offset": 0, "maxReturn": 1})
-
-    @functools.cached_property
-    def programs(self) -> list[dict]:
-        """Every program, paging ``offset`` by 200 until the "No assets found" warning."""
-        programs: list[dict] = []
-        offset = 0
-        while True:
-            envelope = self.client.get(PROGRAMS_PATH, {"offset": offset, "maxReturn": ASSET_PAGE_SIZE})
-            page = envelope.get("result") or []
-            programs.extend(page)
-            warnings = " ".join(str(w) for w in envelope.get("warnings") or [])
-            if not page or NO_ASSETS_WARNING in warnings or len(page) < ASSET_PAGE_SIZE:
-                return programs
-            offset += len(page)

@@ -203,6 +203,16 @@ SETTINGS_SCHEMA = th.PropertiesList(
         description="Only members with this nurture cadence: paus (paused) or norm (normal).",
     ),
     th.Property(
+        "static_list_members_lists",
+        th.ArrayType(th.CustomType({"type": ["integer", "string"]})),
+        title="Static List Members Lists",
+        description=(
+            "Static lists (ids or names) whose members static_list_members reads; default: every static "
+            "list. Each run reads each list in full: about one API call per 300 members, one bulk export "
+            "job per list above 3,000."
+        ),
+    ),
+    th.Property(
         "export_quota_budget_mb",
         th.NumberType,
         title="Export Quota Budget MB",

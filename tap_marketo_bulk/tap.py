@@ -31,12 +31,20 @@ from tap_marketo_bulk.settings import (
     unknown_settings,
 )
 from tap_marketo_bulk.streams.activities import ActivityFamilyStream, activity_streams
+from tap_marketo_bulk.streams.assets import ASSET_STREAMS
 from tap_marketo_bulk.streams.base import BulkExportStream
 from tap_marketo_bulk.streams.custom_objects import custom_object_streams
 from tap_marketo_bulk.streams.leads import leads_stream
+from tap_marketo_bulk.streams.lists import StaticListMembersStream, StaticListsStream, static_list_members_stream
 from tap_marketo_bulk.streams.optional import OptionalEntities
 from tap_marketo_bulk.streams.program_members import ProgramMembersStream, program_members_stream
-from tap_marketo_bulk.streams.reference import ActivityTypesStream, DeletedLeadsStream, ProgramsStream
+from tap_marketo_bulk.streams.programs import ProgramCostsStream, ProgramsStream, ProgramTagsStream
+from tap_marketo_bulk.streams.reference import (
+    ActivityTypesStream,
+    DeletedLeadsStream,
+    LeadFieldsStream,
+    LeadPartitionsStream,
+)
 
 
 class TapMarketoBulk(CommandLineFiles, Tap):
@@ -115,6 +123,20 @@ class TapMarketoBulk(CommandLineFiles, Tap):
                 lambda: [program_members_stream(self, marketo)],
             ),
             *custom_object_streams(self, marketo, optional),
+            *optional.each(
+                *ASSET_STREAMS,
+                ProgramTagsStream,
+                ProgramCostsStream,
+                StaticListsStream,
+                LeadFieldsStream,
+                LeadPartitionsStream,
+            ),
+            *optional.streams(
+                StaticListMembersStream,
+                "static_list_members",
+                ["static_list_members"],
+                lambda: [static_list_members_stream(self, marketo)],
+            ),
         ]
 
     def load_streams(self) -> list[Stream]:
@@ -154,7 +176,7 @@ class TapMarketoBulk(CommandLineFiles, Tap):
             self.log_spend()
 
     def log_spend(self) -> None:
-        """Jobs created and re-attached, MB exported, calls made, daily export quota left.
+        """Jobs created and re-attached, MB exported, calls made (per stream), daily export quota left.
 
         The quota left is read from Marketo's job lists (this API user's Completed jobs since
         midnight US Central) of leads, activities, program members and whatever else this run
@@ -166,6 +188,7 @@ class TapMarketoBulk(CommandLineFiles, Tap):
         marketo = self.marketo
         spend = marketo.exports.spend
         calls = marketo.client.calls_made
+        calls_by_stream = dict(marketo.client.calls_by_label)
         used: float | None = None
         if spend.jobs_created or spend.jobs_reattached:
             used = 0.0
@@ -176,7 +199,7 @@ class TapMarketoBulk(CommandLineFiles, Tap):
                     break
                 used += mb
         quota = float(self.config.get("export_daily_quota_mb") or 500)
-        self.logger.info(run_summary(spend, calls, used, quota))
+        self.logger.info(run_summary(spend, calls, used, quota, calls_by_stream))
 
     # --- command line -----------------------------------------------------------------
 

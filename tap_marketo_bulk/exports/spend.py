@@ -120,9 +120,33 @@ def used_today_mb(completed: t.Iterable[t.Mapping[str, t.Any]], entity: str) -> 
     return total / 1_000_000
 
 
-def run_summary(spend: ExportSpend, calls_made: int, used_today: float | None, daily_quota_mb: float) -> str:
+def run_summary(
+    spend: ExportSpend,
+    calls_made: int,
+    used_today: float | None,
+    daily_quota_mb: float,
+    calls_by_stream: t.Mapping[str, int] | None = None,
+) -> str:
     """The end-of-run line: what the run spent, and what is left of the daily export quota
-    (``used_today``: this API user's export MB today; not asked for when nothing was exported)."""
+    (``used_today``: this API user's export MB today; not asked for when nothing was exported),
+    then the API calls per stream (``calls_by_stream``; the rest went to discovery and tokens)."""
+    quota = _quota_summary(spend, calls_made, used_today, daily_quota_mb)
+    return quota + _calls_summary(calls_made, calls_by_stream)
+
+
+def _calls_summary(calls_made: int, calls_by_stream: t.Mapping[str, int] | None) -> str:
+    """`` API calls by stream: campaigns 3, leads 12, other 9.`` (nothing when none were counted)."""
+    counted = {name: count for name, count in (calls_by_stream or {}).items() if count}
+    if not counted:
+        return ""
+    parts = [f"{name} {count}" for name, count in sorted(counted.items())]
+    other = calls_made - sum(counted.values())
+    if other > 0:
+        parts.append(f"other {other}")
+    return f" API calls by stream: {', '.join(parts)}."
+
+
+def _quota_summary(spend: ExportSpend, calls_made: int, used_today: float | None, daily_quota_mb: float) -> str:
     created = sum(spend.jobs_created.values())
     per_entity = ", ".join(f"{entity} {count}" for entity, count in sorted(spend.jobs_created.items()))
     spent = (

@@ -10,6 +10,8 @@ it never knows about export jobs or Singer.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime as dt
 import email.utils
 import logging
@@ -56,6 +58,10 @@ def normalize_base_url(base_url: str) -> str:
 class MarketoClient:
     """Marketo API calls, each paced, authenticated and retried until it yields an envelope.
 
+    Why this class is long: JSON calls, file downloads and the token's own calls share one
+    session, one pacing, one call count (per stream too) and one clock offset; split apart,
+    each piece would have to pass all of them around.
+
     Secrets never leave the :class:`AccessToken`: the token travels only in the
     ``Authorization`` header, and the messages of errors raised here never contain a URL with
     query parameters.
@@ -83,6 +89,10 @@ class MarketoClient:
         #: Calls made by this run, identity calls included, reported in the end-of-run summary
         #: and quota messages.
         self.calls_made = 0
+        #: The same calls by the label they were made under (:meth:`attributed_to`); calls
+        #: made under no label (discovery, the spend line's own lookups) are not in it.
+        self.calls_by_label: collections.Counter[str] = collections.Counter()
+        self._label: str | None = None
         #: Marketo's clock minus ours, from the ``Date`` header of its last answer.
         self._clock_offset = dt.timedelta(0)
         self._access_token = AccessToken(
@@ -184,6 +194,17 @@ class MarketoClient:
             self._access_token.invalidate()
             return self._retrying(_open)()
 
+    @contextlib.contextmanager
+    def attributed_to(self, label: str) -> t.Iterator[None]:
+        """Count the calls made inside the block under ``label`` (a stream's name), so the
+        end-of-run line can say what each stream cost. Blocks nest: a stream synced inside
+        another's block counts its own calls, and the outer label is back when it ends."""
+        outer, self._label = self._label, label
+        try:
+            yield
+        finally:
+            self._label = outer
+
     def marketo_now(self) -> dt.datetime:
         """Marketo's time now, to the second: our clock corrected by its last ``Date`` header.
 
@@ -198,6 +219,8 @@ class MarketoClient:
         """Wait for room under the rate limit, then count the call against this run."""
         self.rate_limiter.acquire()
         self.calls_made += 1
+        if self._label is not None:
+            self.calls_by_label[self._label] += 1
 
     def _http(self, method: str, path: str, **kwargs: t.Any) -> requests.Response:
         """One HTTP exchange with the bearer token and the call-rate limit applied."""

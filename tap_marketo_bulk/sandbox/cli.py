@@ -145,6 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="job list status filter ignores case and accepts 'Canceled' (default: exact values)",
     )
     p.add_argument(
+        "--updated-at-exclusive",
+        action="store_true",
+        help="asset API earliestUpdatedAt/latestUpdatedAt bounds are exclusive (default: inclusive)",
+    )
+    p.add_argument(
+        "--asset-status-reading",
+        choices=["versions", "latest"],
+        default=_D.asset_status_reading,
+        help="what an asset browse by status shows of an asset with one version: versions (that version "
+        "only; no status: every version) or latest (status=draft also shows approved-only assets; no "
+        "status: one row per asset) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--page-limit",
+        type=int,
+        default=None,
+        help="most rows per REST listing page whatever maxReturn/batchSize ask (default: what they ask)",
+    )
+    p.add_argument(
         "--end-at-exclusive",
         action="store_true",
         help="treat filter endAt as exclusive (default: inclusive)",
@@ -180,6 +199,9 @@ def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
         denied_custom_objects=frozenset(n.strip() for n in ns.denied_custom_objects.split(",") if n.strip()),
         custom_object_list_state=ns.custom_object_list_state,
         job_list_status_lenient=ns.job_list_status_lenient,
+        updated_at_inclusive=not ns.updated_at_exclusive,
+        asset_status_reading=ns.asset_status_reading,
+        page_limit=ns.page_limit,
         missing_entities=frozenset(ns.missing_entity),
         missing_entity_answer=ns.missing_entity_answer,
         missing_permissions=frozenset(ns.missing_permission),

@@ -5,8 +5,9 @@ two sandboxes with the same options hold identical data.  Values deliberately co
 Marketo exports carry (quotes, commas, CR/LF, emoji, RTL text, huge text, nulls) and some records
 sit exactly on window boundaries (start, start+31d, start+62d midnight UTC).
 
-Custom object types and records live in :mod:`.custom_objects` (``SandboxData.custom``); they
-come from their own random stream, so the data here is the same with or without them.
+Custom object types and records live in :mod:`.custom_objects` (``SandboxData.custom``), assets
+and the lead database's reference data in :mod:`.assets` (``SandboxData.reference``); each comes
+from its own random stream, so the data here is the same with or without them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from .assets import AssetData
 from .custom_objects import CustomObjectData
 from .special_text import LONG_TEXT, SPECIAL_STRINGS
 
@@ -495,6 +497,17 @@ class SandboxData:
             self.boundaries,
             lead_ids=lambda: [ld["id"] for ld in self.leads],
             lock=self.lock,
+        )
+        #: Assets and lead database reference data, from their own generator too.
+        self.reference = AssetData(
+            seed + 2000,
+            self.start,
+            self.end,
+            self.programs,
+            self.static_lists,
+            [ld["id"] for ld in self.leads],
+            CHANNELS,
+            self.lock,
         )
 
     # ------------------------------------------------------------------ helpers

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .asset_api import ENDPOINTS
+
 #: Entity name -> the API paths (regular expressions on the path) that serve it. Entities may
 #: overlap: the bulk extracts are features of their own that a subscription may lack.
 ENTITY_PATHS: dict[str, tuple[str, ...]] = {
@@ -29,6 +31,8 @@ ENTITY_PATHS: dict[str, tuple[str, ...]] = {
     "custom_objects": (r"^/rest/v1/customobjects", r"^/bulk/v1/customobjects/"),
     "custom_object_export": (r"^/bulk/v1/customobjects/",),
 }
+for _endpoint in ENDPOINTS:  # the asset and list endpoints, registered where they are served
+    ENTITY_PATHS[_endpoint.entity] = (*ENTITY_PATHS.get(_endpoint.entity, ()), _endpoint.pattern.pattern)
 #: Permission of an API role -> the entities a role without it may not read (Marketo's docs:
 #: bulk program member extract needs Read-Only Lead; programs are assets).
 PERMISSION_ENTITIES: dict[str, tuple[str, ...]] = {
@@ -37,6 +41,9 @@ PERMISSION_ENTITIES: dict[str, tuple[str, ...]] = {
     "Read-Only Assets": ("programs",),
     "Read-Only Custom Object": ("custom_objects",),
 }
+for _endpoint in ENDPOINTS:
+    if _endpoint.entity not in PERMISSION_ENTITIES[_endpoint.permission]:
+        PERMISSION_ENTITIES[_endpoint.permission] += (_endpoint.entity,)
 #: Messages of the envelope codes a refusal may be answered with (others get a generic one).
 ANSWER_MESSAGES = {
     "603": "Access denied",

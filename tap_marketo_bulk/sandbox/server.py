@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .asset_api import answer as rest_answer
 from .custom_object_api import custom_objects_result
 from .data import SandboxData, parse_dt
 from .entities import NOT_FOUND_PAGE, refusal_for
@@ -82,6 +83,18 @@ class SandboxOptions:
     #: Undocumented: how the job-list ``status`` filter matches.  False: exact status values
     #: ("Cancelled"); True: any case and "Canceled" too (the docs and OpenAPI spell it so).
     job_list_status_lenient: bool = False
+    #: Undocumented: whether the asset API's ``earliestUpdatedAt``/``latestUpdatedAt`` bounds are
+    #: inclusive (True) or exclusive (False).
+    updated_at_inclusive: bool = True
+    #: Undocumented: what an asset browse by ``status`` shows of an asset with one version.
+    #: "versions": that version only, and a browse without ``status`` shows every version
+    #: (an asset with a draft twice); "latest": ``status=draft`` shows an approved-only asset by
+    #: its approved version, and a browse without ``status`` one row per asset.
+    asset_status_reading: str = "versions"
+    #: Undocumented: the most rows a REST listing page holds whatever ``maxReturn``/``batchSize``
+    #: ask (None: what they ask). A reading in which a short page is not the end of a listing
+    #: (the asset API filters by workspace); tests also use it for several pages of small data.
+    page_limit: int | None = None
     #: Entities this subscription does not have (names of :data:`.entities.ENTITY_PATHS`, e.g.
     #: ``custom_objects``, ``program_member_export``): their calls answer ``missing_entity_answer``.
     missing_entities: frozenset[str] = field(default_factory=frozenset)
@@ -177,11 +190,6 @@ FAULT_CODES = {
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _asset_dt(value: datetime) -> str:
-    """Asset API date form, e.g. ``2015-11-18T15:25:35Z+0000``."""
-    return format_dt(value) + "+0000"
 
 
 def _token_encode(ts: datetime, last_id: int) -> str:
@@ -383,6 +391,10 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, path: str, body: Any) -> None:
         get = self.command == "GET"
         data: SandboxData = self.sb.data
+        if get:
+            answer = rest_answer(path, self.query, data, self.sb.options)
+            if answer is not None:
+                return self._json({"requestId": self.sb.api.request_id(), "success": True, **answer})
         simple = {
             "/rest/v1/leads/describe.json": lambda: data.lead_fields,
             "/rest/v1/leads/describe2.json": self._describe2,
@@ -396,8 +408,6 @@ class Handler(BaseHTTPRequestHandler):
             return self._paging_token()
         if path == "/rest/v1/activities/deletedleads.json" and get:
             return self._deleted_leads()
-        if path == "/rest/asset/v1/programs.json" and get:
-            return self._programs()
         if path.startswith("/rest/v1/customobjects") and get:
             o: SandboxOptions = self.sb.options
             result = custom_objects_result(path, self.query, data, o.denied_custom_objects, o.custom_object_list_state)
@@ -506,47 +516,6 @@ class Handler(BaseHTTPRequestHandler):
         if result:
             extra["result"] = result
         self._json({"requestId": self.sb.api.request_id(), "success": True, **extra})
-
-    def _programs(self) -> None:
-        q = self.query
-        try:
-            offset, max_return = int(q.get("offset", 0)), int(q.get("maxReturn", 20))
-        except ValueError:
-            raise ApiError("1003", "offset and maxReturn must be integers") from None
-        if max_return < 1 or max_return > 200 or offset < 0:
-            raise ApiError("1003", "maxReturn must be between 1 and 200 and offset >= 0")
-        try:
-            lo = parse_dt(q["earliestUpdatedAt"]) if "earliestUpdatedAt" in q else None
-            hi = parse_dt(q["latestUpdatedAt"]) if "latestUpdatedAt" in q else None
-        except ValueError:
-            raise ApiError("701", "Invalid earliestUpdatedAt/latestUpdatedAt") from None
-        data: SandboxData = self.sb.data
-        with data.lock:
-            progs = [
-                p
-                for p in sorted(data.programs, key=lambda p: p["id"])
-                if (lo is None or p["updatedAt"] >= lo) and (hi is None or p["updatedAt"] <= hi)
-            ]
-            page = [
-                {
-                    **p,
-                    "folder": dict(p["folder"]),
-                    "createdAt": _asset_dt(p["createdAt"]),
-                    "updatedAt": _asset_dt(p["updatedAt"]),
-                }
-                for p in progs[offset : offset + max_return]
-            ]
-        env: dict[str, Any] = {
-            "success": True,
-            "errors": [],
-            "requestId": self.sb.api.request_id(),
-            "warnings": [],
-        }
-        if page:
-            env["result"] = page
-        else:
-            env["warnings"] = ["No assets found for the given search criteria."]
-        self._json(env)
 
     def _control(self, path: str) -> None:
         """``/_sandbox/...`` (GET): ``jobs.json[?entity=]`` -> {"jobs": [...], "created": {entity: n}};

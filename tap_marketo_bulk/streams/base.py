@@ -23,7 +23,7 @@ from tap_marketo_bulk.streams.record_path import FastRecordPath
 from tap_marketo_bulk.windows import Window, format_timestamp, parse_timestamp, plan_windows, to_utc
 
 if t.TYPE_CHECKING:
-    from singer_sdk import Tap
+    from singer_sdk import Stream, Tap
 
     from tap_marketo_bulk.exports.model import ExportFile, ExportRequest
     from tap_marketo_bulk.exports.spend import SpendMark
@@ -161,28 +161,8 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
 
     def connection_tested(self) -> bool:
         """Whether this run is the SDK's ``--test`` and has emitted a record already: then this
-        stream creates no export job and spends no export quota.
-
-        A connection test wants one record, and the streams that need no export job sync first
-        (the tap's ``load_streams``), so with any of them selected the record comes from them.
-        ``--test`` says what it is (a record limit). ``meltano config test`` does not: it reads
-        stdout and stderr as one pipe and stops the tap at the first RECORD. A run read that way
-        waits once, after its first record and before its first export job, for that stop
-        (:func:`~tap_marketo_bulk.records.output.await_reader_stop`); when none comes (a person
-        reading a real run so) it goes on and exports everything: a guess may cost seconds,
-        never data.
-        """
-        if not output.record_sent():
-            return False
-        if self.ABORT_AT_RECORD_COUNT is None:
-            if output.read_with_logs():
-                output.await_reader_stop(READER_STOP_SECONDS, self.logger)
-            return False
-        self.logger.info(
-            "%s: creates no export job: this run is a connection test (--test) and has emitted a record already.",
-            self.name,
-        )
-        return True
+        stream creates no export job and spends no export quota (see :func:`connection_tested`)."""
+        return connection_tested(self)
 
     def bookmark(self) -> dt.datetime | None:
         """This stream's bookmark from STATE (the end of its last fully emitted window)."""
@@ -226,19 +206,7 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
         required = {*always, *(self.marketo_name(key) for key in self.primary_keys)}
         if self.replication_key:
             required.add(self.marketo_name(self.replication_key))
-        properties = self.schema["properties"]
-        unknown = sorted(
-            breadcrumb[1]
-            for breadcrumb, selected in self.mask.items()
-            if len(breadcrumb) == 2 and selected and breadcrumb[1] not in properties
-        )
-        if unknown and self.marketo.once(f"unknown fields of {self.name}"):
-            self.logger.warning(
-                "%s: the catalog selects %s, which Marketo's describe does not offer (deleted or "
-                "renamed in Marketo?); they are not exported. Run --discover again to refresh it.",
-                self.name,
-                ", ".join(unknown),
-            )
+        warn_unknown_selection(self, "Marketo's describe")
         return [
             name
             for name, column in self.columns.items()
@@ -297,33 +265,9 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
     def exported_files(
         self, requests: t.Sequence[ExportRequest], siblings: t.Iterable[BulkExportStream] = ()
     ) -> t.Iterator[ExportFile]:
-        """Verified files of these requests, with the jobs in flight kept in this stream's STATE.
-
-        A run killed mid-way (even SIGKILL) leaves its jobs' export ids in the last STATE; the
-        next run re-attaches to them instead of creating (and paying for) the same jobs again.
-        ``siblings`` are streams fed by the same jobs, whose STATE may hold such ids too.
-        """
-        state = self.stream_state
-        siblings = list(siblings)
-        # Read, not removed: a run that ends before its first job (a 1035 probe, a quota)
-        # leaves them for the attempt or run that follows.
-        streams = (self, *siblings)
-        known = [entry for stream in streams for entry in stream.stream_state.get(JOBS_KEY, [])]
-        intents = [entry for stream in streams for entry in stream.stream_state.get(INTENTS_KEY, [])]
-
-        def remember(jobs: list[dict], creating: list[dict]) -> None:
-            for sibling in siblings:
-                sibling.stream_state.pop(JOBS_KEY, None)
-                sibling.stream_state.pop(INTENTS_KEY, None)
-            for key, entries in ((JOBS_KEY, jobs), (INTENTS_KEY, creating)):
-                if entries:
-                    state[key] = entries
-                else:
-                    state.pop(key, None)
-            self.state_manager.is_flushed = False
-            self.write_state()
-
-        return self.marketo.exports.run(requests, known_jobs=known, intents=intents, on_change=remember)
+        """Verified files of these requests, with the jobs in flight kept in this stream's STATE
+        (see :func:`exported_files`)."""
+        return exported_files(self, self.marketo, requests, siblings)
 
     def emitted_records(
         self, export_file: ExportFile, route: Route | None = None, *, fast: bool | None = None
@@ -439,12 +383,97 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
         The bookmark is never the largest value seen in records: the leads ``updatedAt``
         filter matches the last update of any field, not the visible ``updatedAt`` column.
         """
-        state = self.stream_state
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = format_timestamp(window.end)
-        for marker in ("progress_markers", "starting_replication_value"):
-            state.pop(marker, None)
-        self.state_manager.is_flushed = False
+        bookmark_at(self, window.end)
+
+
+def connection_tested(stream: Stream) -> bool:
+    """Whether this run is the SDK's ``--test`` and has emitted a record already: then
+    ``stream`` creates no export job and spends no export quota (a REST stream that exports
+    large lists asks too).
+
+    A connection test wants one record, and the streams that need no export job sync first
+    (the tap's ``load_streams``), so with any of them selected the record comes from them.
+    ``--test`` says what it is (a record limit). ``meltano config test`` does not: it reads
+    stdout and stderr as one pipe and stops the tap at the first RECORD. A run read that way
+    waits once, after its first record and before its first export job, for that stop
+    (:func:`~tap_marketo_bulk.records.output.await_reader_stop`); when none comes (a person
+    reading a real run so) it goes on and exports everything: a guess may cost seconds,
+    never data.
+    """
+    if not output.record_sent():
+        return False
+    if stream.ABORT_AT_RECORD_COUNT is None:
+        if output.read_with_logs():
+            output.await_reader_stop(READER_STOP_SECONDS, stream.logger)
+        return False
+    stream.logger.info(
+        "%s: creates no export job: this run is a connection test (--test) and has emitted a record already.",
+        stream.name,
+    )
+    return True
+
+
+def exported_files(
+    stream: Stream, marketo: MarketoInstance, requests: t.Sequence[ExportRequest], siblings: t.Iterable[Stream] = ()
+) -> t.Iterator[ExportFile]:
+    """Verified files of these requests, with the jobs in flight kept in ``stream``'s STATE.
+
+    A run killed mid-way (even SIGKILL) leaves its jobs' export ids in the last STATE; the
+    next run re-attaches to them instead of creating (and paying for) the same jobs again.
+    ``siblings`` are streams fed by the same jobs, whose STATE may hold such ids too. Any
+    stream that exports (a REST stream choosing bulk for a large list too) goes through here.
+    """
+    state = stream.stream_state
+    siblings = list(siblings)
+    # Read, not removed: a run that ends before its first job (a 1035 probe, a quota)
+    # leaves them for the attempt or run that follows.
+    streams = (stream, *siblings)
+    known = [entry for s in streams for entry in s.stream_state.get(JOBS_KEY, [])]
+    intents = [entry for s in streams for entry in s.stream_state.get(INTENTS_KEY, [])]
+
+    def remember(jobs: list[dict], creating: list[dict]) -> None:
+        for sibling in siblings:
+            sibling.stream_state.pop(JOBS_KEY, None)
+            sibling.stream_state.pop(INTENTS_KEY, None)
+        for key, entries in ((JOBS_KEY, jobs), (INTENTS_KEY, creating)):
+            if entries:
+                state[key] = entries
+            else:
+                state.pop(key, None)
+        stream.state_manager.is_flushed = False
+        stream._write_state_message()
+
+    return marketo.exports.run(requests, known_jobs=known, intents=intents, on_change=remember)
+
+
+def bookmark_at(stream: Stream, end: dt.datetime) -> None:
+    """Put ``stream``'s bookmark at ``end`` (the end of what it fully emitted) in its STATE,
+    replacing the SDK's progress markers, and mark the STATE to be written."""
+    state = stream.stream_state
+    state["replication_key"] = stream.replication_key
+    state["replication_key_value"] = format_timestamp(end)
+    for marker in ("progress_markers", "starting_replication_value"):
+        state.pop(marker, None)
+    stream.state_manager.is_flushed = False
+
+
+def warn_unknown_selection(stream: Stream, source: str) -> None:
+    """One warning naming the properties the catalog selects that ``stream``'s schema lacks
+    (a catalog older than the instance's fields, or than this tap): they stay empty."""
+    properties = stream.schema["properties"]
+    unknown = sorted(
+        breadcrumb[1]
+        for breadcrumb, selected in stream.mask.items()
+        if len(breadcrumb) == 2 and selected and breadcrumb[1] not in properties
+    )
+    if unknown and stream.marketo.once(f"unknown fields of {stream.name}"):  # said once per run
+        stream.logger.warning(
+            "%s: the catalog selects %s, which %s does not offer (deleted or renamed in Marketo?); "
+            "they are not exported. Run --discover again to refresh it.",
+            stream.name,
+            ", ".join(unknown),
+            source,
+        )
 
 
 class _Returning:

@@ -54,6 +54,8 @@ class NamedColumns(Stream):
         self.column_naming = naming
         self.columns = dict(columns) if columns else column_names(given["properties"], naming_rule(naming))
         named = {**given, "properties": {self.columns[key]: value for key, value in given["properties"].items()}}
+        if "required" in given:  # keys the schema requires (REST streams' primary keys) follow
+            named["required"] = [self.columns.get(key, key) for key in given["required"]]
         super().__init__(tap, schema=named, name=name)
         if not isinstance(inspect.getattr_static(type(self), "schema"), property):
             self.schema = named  # a class-level schema (REST streams): this instance's is named

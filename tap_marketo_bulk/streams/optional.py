@@ -42,6 +42,7 @@ StreamT = t.TypeVar("StreamT", bound=Stream)
 #: What to ask a Marketo admin for, per optional entity (the ``permission`` of its streams).
 READ_ONLY_ACTIVITY = "the Read-Only Activity permission for the API user's role"
 READ_ONLY_ASSETS = "the Read-Only Assets permission for the API user's role"
+READ_ONLY_LEAD = "the Read-Only Lead permission for the API user's role"
 PROGRAM_MEMBERS = (
     "the Read-Only Lead permission for the API user's role (and Read-Only Assets, to list the programs), "
     "and program members in the subscription"

@@ -16,6 +16,7 @@ from tap_marketo_bulk.exports.model import ExportRequest
 from tap_marketo_bulk.records.types import converter, exportable_fields, json_schema, typed_fields
 from tap_marketo_bulk.streams.base import INTENTS_KEY, JOBS_KEY, BulkExportStream
 from tap_marketo_bulk.streams.optional import PROGRAM_MEMBERS, OptionalStream
+from tap_marketo_bulk.streams.programs import program_listing
 from tap_marketo_bulk.windows import Window
 
 if t.TYPE_CHECKING:
@@ -64,7 +65,7 @@ class ProgramMembersStream(OptionalStream, BulkExportStream):
     @functools.cached_property
     def program_ids(self) -> list[int]:
         """``program_ids``, checked against the instance, or every program (listed once per run)."""
-        known = [int(program["id"]) for program in self.marketo.programs]
+        known = [int(program["id"]) for program in program_listing(self.marketo)]
         wanted = self.config.get("program_ids")
         if not wanted:
             return sorted(known)

@@ -102,11 +102,13 @@ class FastRecordPath(Stream):
     def _sync_records(
         self, context: t.Mapping | None = None, *, write_messages: bool = True
     ) -> t.Generator[dict, t.Any, t.Any]:
-        """The SDK's record loop, or when :meth:`fast_path` allows, :meth:`sync_fast`."""
-        if not (write_messages and self.fast_path()):
-            yield from super()._sync_records(context, write_messages=write_messages)
-            return
-        self.sync_fast(context)
+        """The SDK's record loop, or when :meth:`fast_path` allows, :meth:`sync_fast`; the
+        calls either makes count as this stream's in the end-of-run line."""
+        with self.marketo.client.attributed_to(self.name):
+            if not (write_messages and self.fast_path()):
+                yield from super()._sync_records(context, write_messages=write_messages)
+                return
+            self.sync_fast(context)
         return
         yield  # a generator, like the SDK's
 
@@ -118,16 +120,17 @@ class FastRecordPath(Stream):
         flattening) the stream writes RECORD messages instead, and says so.
         """
         del batch_config  # read by record_lines()
-        if self.fast_path():
-            self.sync_fast(context)
-            return
-        self.logger.warning(
-            "%s: BATCH output is written only without stream maps and flattening; this stream "
-            "writes RECORD messages instead.",
-            self.name,
-        )
-        for _ in super()._sync_records(context):
-            pass
+        with self.marketo.client.attributed_to(self.name):
+            if self.fast_path():
+                self.sync_fast(context)
+                return
+            self.logger.warning(
+                "%s: BATCH output is written only without stream maps and flattening; this stream "
+                "writes RECORD messages instead.",
+                self.name,
+            )
+            for _ in super()._sync_records(context):
+                pass
 
     def sync_fast(self, context: t.Mapping | None) -> None:
         """Sync on the fast path: each verified file's records go to this stream's writer

@@ -162,10 +162,25 @@ def test_discovery_streams_keys_schemas_and_one_skip_warning(make_sandbox, optio
     assert [n for n in stream_names(catalog) if not n.startswith("custom_object")] == [
         "activities",
         "activity_types",
+        "campaigns",
+        "channels",
         "deleted_leads",
+        "email_templates",
+        "emails",
+        "forms",
+        "landing_pages",
+        "lead_fields",
+        "lead_partitions",
         "leads",
+        "program_costs",
         "program_members",
+        "program_tags",
         "programs",
+        "segmentations",
+        "segments",
+        "static_list_members",
+        "static_lists",
+        "tag_types",
     ]
     for stream_id, stream in custom_streams(catalog).items():
         api_name = stream_id.removeprefix("custom_object_")

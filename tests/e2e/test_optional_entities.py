@@ -38,17 +38,38 @@ LEAN = dict(
     denied_custom_objects=frozenset(),
     end_at_inclusive=False,  # no boundary lead sent twice: records compare one to one
 )
-ALL_STREAMS = [
-    "activities",
-    "activity_types",
-    "custom_object_invoice_c",
-    "custom_object_purchase_c",
-    "custom_object_subscription_c",
-    "deleted_leads",
-    "leads",
-    "program_members",
-    "programs",
-]
+#: The REST streams of assets (Read-Only Assets), with the path each one's probe asks.
+ASSET_STREAMS = {
+    "campaigns": "/rest/asset/v1/smartCampaigns.json",
+    "emails": "/rest/asset/v1/emails.json",
+    "email_templates": "/rest/asset/v1/emailTemplates.json",
+    "forms": "/rest/asset/v1/forms.json",
+    "landing_pages": "/rest/asset/v1/landingPages.json",
+    "segmentations": "/rest/asset/v1/segmentation.json",
+    "segments": "/rest/asset/v1/segmentation.json",
+    "channels": "/rest/asset/v1/channels.json",
+    "tag_types": "/rest/asset/v1/tagTypes.json",
+    "program_tags": "/rest/asset/v1/programs.json",
+    "program_costs": "/rest/asset/v1/programs.json",
+}
+ALL_STREAMS = sorted(
+    [
+        "activities",
+        "activity_types",
+        "custom_object_invoice_c",
+        "custom_object_purchase_c",
+        "custom_object_subscription_c",
+        "deleted_leads",
+        "leads",
+        "program_members",
+        "programs",
+        *ASSET_STREAMS,
+        "static_lists",
+        "static_list_members",
+        "lead_fields",
+        "lead_partitions",
+    ]
+)
 CUSTOM_OBJECTS = ["custom_object_invoice_c", "custom_object_purchase_c", "custom_object_subscription_c"]
 #: The line discovery always says of the sandbox's second-level custom object (not a refusal).
 USAGE_C = (
@@ -110,18 +131,30 @@ def assert_leads_and_activities_exact(sb: Any, run: Any, *, activities: bool = T
     [
         (
             {"missing_permissions": frozenset({"Read-Only Assets"})},
-            ["program_members", "programs"],
+            ["program_members", "programs", *ASSET_STREAMS],
             [
                 refused_line("programs", "603 Access denied", "/rest/asset/v1/programs.json", ASSETS),
                 refused_line("program_members", "603 Access denied", "/rest/asset/v1/programs.json", MEMBERS),
+                *(refused_line(name, "603 Access denied", path, ASSETS) for name, path in ASSET_STREAMS.items()),
             ],
         ),
         (
             {"missing_permissions": frozenset({"Read-Only Assets"}), "missing_permission_answer": "404"},
-            ["program_members", "programs"],
+            ["program_members", "programs", *ASSET_STREAMS],
             [
                 refused_line("programs", "HTTP 404 Not Found", "/rest/asset/v1/programs.json", ASSETS),
                 refused_line("program_members", "HTTP 404 Not Found", "/rest/asset/v1/programs.json", MEMBERS),
+                *(refused_line(name, "HTTP 404 Not Found", path, ASSETS) for name, path in ASSET_STREAMS.items()),
+            ],
+        ),
+        (
+            {"missing_entities": frozenset({"segmentations"}), "missing_entity_answer": "1026"},
+            ["segmentations", "segments"],
+            [
+                refused_line(
+                    name, "1026 Not available for this subscription", "/rest/asset/v1/segmentation.json", ASSETS
+                )
+                for name in ("segmentations", "segments")
             ],
         ),
         (
@@ -172,6 +205,7 @@ def assert_leads_and_activities_exact(sb: Any, run: Any, *, activities: bool = T
     ids=[
         "role_without_assets_603",
         "role_without_assets_http_404",
+        "no_segmentation_1026",
         "role_without_activity_603",
         "role_without_custom_object_603",
         "no_custom_objects_610",
@@ -188,7 +222,7 @@ def test_a_refused_entity_is_one_warning_at_discovery_and_the_rest_syncs_exactly
     offered = sorted(stream_names(catalog))
     assert offered == sorted(set(ALL_STREAMS) - set(refused))
     usage_c = [] if "custom_object_purchase_c" in refused else [USAGE_C]
-    assert said == [*warnings, *usage_c]
+    assert sorted(said) == sorted([*warnings, *usage_c])  # each once, in discovery's order of entities
 
     sb.requests.clear()
     run = run_tap(base_config(sb), catalog=select(catalog, offered))
@@ -333,3 +367,25 @@ def test_a_setting_naming_an_entity_refused_during_the_sync_stops_there(make_san
     fields = lead_export_fields(sb.data)
     assert by_key(run.records("leads"), "id") == {lead["id"]: expected_lead(lead, fields) for lead in sb.data.leads}
     assert run.records("program_members") == []
+
+
+def test_static_list_members_refused_during_the_sync_ends_that_stream_alone(make_sandbox):
+    """Get Lists answers (discovery's probe), Get Leads by List Id is refused: one warning at the
+    sync, the other streams complete, and no list size is kept for the lists not read."""
+    sb = make_sandbox(**LEAN, missing_entities=frozenset({"static_list_members"}), missing_entity_answer="1026")
+    catalog, warnings = discover_run(sb)
+    assert "static_list_members" in stream_names(catalog) and warnings == [USAGE_C]
+    run = run_tap(base_config(sb), catalog=select(catalog, ["leads", "static_lists", "static_list_members"]))
+    assert run.returncode == 0, run.describe()
+    assert tap_warnings(run.stderr) == [
+        refused_line(
+            "static_list_members",
+            "1026 Not available for this subscription",
+            "/rest/v1/lists/2001/leads.json",
+            "the Read-Only Lead permission for the API user's role",
+        )
+    ]
+    assert run.records("static_list_members") == []
+    assert len(run.records("static_lists")) == len(sb.data.static_lists)
+    assert "list_sizes" not in run.states[-1]["bookmarks"].get("static_list_members", {})
+    assert_leads_and_activities_exact(sb, run, activities=False)

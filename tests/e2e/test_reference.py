@@ -18,6 +18,13 @@ PROGRAM_FIELDS = [
     "url",
     "createdAt",
     "updatedAt",
+    # Added for the warehouse models (issue 22): the Salesforce link where the browse has it;
+    # the dates only where the browse carries them (the sandbox's, like the docs', does not).
+    "sfdcId",
+    "sfdcName",
+    "headStart",
+    "startDate",
+    "endDate",
 ]
 
 

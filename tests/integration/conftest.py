@@ -42,8 +42,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def sandbox_options(**overrides: object) -> SandboxOptions:
-    """Sandbox without artificial waits: jobs complete as soon as they are polled."""
-    return SandboxOptions(status_refresh_seconds=0, processing_seconds_per_1000_records=0, **overrides)
+    """Sandbox without artificial waits: jobs complete as soon as they are polled, and no
+    call-count window across the discovery and sync processes (see tests/support.py FAST)."""
+    fast = {"status_refresh_seconds": 0, "processing_seconds_per_1000_records": 0, "rate_limit_calls": 100_000}
+    return SandboxOptions(**{**fast, **overrides})
 
 
 @pytest.fixture

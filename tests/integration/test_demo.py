@@ -109,6 +109,10 @@ def test_demo_prints_the_records_per_stream_and_the_bookmarks(demo: subprocess.C
         "leads": len(data.leads),
         "program_members": len(data.program_members),
         "programs": len(data.programs),
+        "campaigns": len(data.reference.rows["campaigns"]),
+        "emails": len(data.reference.rows["emails"]),  # one row per approved and draft version
+        "static_list_members": sum(len(lst["leadIds"]) for lst in data.static_lists),
+        "lead_fields": len(data.lead_fields),
     }
     assert rows["leads"] == 300
     printed = demo.stdout.split("Loaded into ./output (JSON lines, one file per stream):\n", 1)[1].splitlines()
@@ -118,19 +122,20 @@ def test_demo_prints_the_records_per_stream_and_the_bookmarks(demo: subprocess.C
     leads = [json.loads(line) for line in (PROJECT / "output" / "leads.jsonl").read_text().splitlines()]
     assert sorted(lead["id"] for lead in leads) == sorted(lead["id"] for lead in data.leads)
 
-    last_deletion = max(item["activityDate"] for item in data.deleted_leads).strftime("%Y-%m-%dT%H:%M:%SZ")
     bookmarks = demo.stdout.split(f"Bookmarks Meltano saved for the next run (meltano state get {STATE_ID}):\n", 1)[1]
     lines = bookmarks.split("\nThe next run starts each stream at its bookmark", 1)[0].splitlines()
     for line in (
         f"  activities                     activityDate  {BULK_BOOKMARK}",
         f"  custom_object_purchase_c       updatedAt     {BULK_BOOKMARK}",
-        f"  deleted_leads                  activityDate  {last_deletion}",
+        f"  campaigns                      updatedAt     {BULK_BOOKMARK}",
+        f"  deleted_leads                  activityDate  {BULK_BOOKMARK}",
+        f"  emails                         updatedAt     {BULK_BOOKMARK}",
         f"  leads                          updatedAt     {BULK_BOOKMARK}",
         f"  program_members                updatedAt     {BULK_BOOKMARK}",
     ):
         assert line in lines
     whole = lines[-1].removesuffix(": full table, read whole on every run").strip().split(", ")
-    assert {"activity_types", "programs"} <= set(whole)
+    assert {"activity_types", "programs", "static_list_members", "forms", "lead_fields"} <= set(whole)
     assert "\n  .venv/bin/meltano config test tap-marketo-bulk   # creates no export job\n" in demo.stdout
 
 
@@ -183,7 +188,12 @@ def check_after_demo(command: list[str], out: subprocess.CompletedProcess[str], 
     elif command[0] == "select":  # every stream and field, and what is selected
         listed = set(re.findall(r"\[(selected|automatic|excluded) *\] ([a-z_]+)\.", out.stdout))
         patterns = yaml.safe_load((PROJECT / "meltano.yml").read_text())["plugins"]["extractors"][0]["select"]
-        assert {stream for state, stream in listed if state == "selected"} == {p.split(".")[0] for p in patterns}
+        states: dict[str, set[str]] = {}
+        for state, stream in listed:
+            states.setdefault(stream, set()).add(state)
+        # A stream of key properties only (static_list_members) lists them all as automatic.
+        chosen = {stream for stream, seen in states.items() if "selected" in seen or seen == {"automatic"}}
+        assert chosen == {p.split(".")[0] for p in patterns}
         assert ("excluded", "custom_object_subscription_c") in listed
         assert sb.created_jobs() == {}
     elif command[:2] == ["config", "test"]:  # checks the connection, creates no export job

@@ -110,9 +110,23 @@ def test_cli_help_lists_options():
         "--denied-custom-objects",
         "--custom-object-list-state",
         "--job-list-status-lenient",
+        "--updated-at-exclusive",
+        "--asset-status-reading",
+        "--page-limit",
         "customobjects.updatedAt",
     ):
         assert opt in out, opt
+
+
+def test_cli_options_reach_the_sandbox_options():
+    from tap_marketo_bulk.sandbox.cli import build_parser, options_from_args
+
+    options = options_from_args(
+        build_parser().parse_args(["--updated-at-exclusive", "--asset-status-reading", "latest", "--page-limit", "7"])
+    )
+    assert (options.updated_at_inclusive, options.asset_status_reading, options.page_limit) == (False, "latest", 7)
+    default = options_from_args(build_parser().parse_args([]))
+    assert (default.updated_at_inclusive, default.asset_status_reading, default.page_limit) == (True, "versions", None)
 
 
 def test_main_function_importable():

@@ -321,3 +321,21 @@ def test_secret_and_token_never_logged(requests_mock, client, caplog) -> None:
     assert "Retrying Marketo call" in text
     assert SECRET not in text
     assert "tok-secret-value" not in text
+
+
+def test_calls_are_counted_per_label_and_labels_nest(requests_mock, client) -> None:
+    requests_mock.post(TOKEN_URL, json=token_body())
+    requests_mock.get(f"{ROOT}/rest/v1/x.json", json={"success": True, "result": []})
+    client.get("/rest/v1/x.json")  # token + call, under no label
+    with client.attributed_to("campaigns"):
+        client.get("/rest/v1/x.json")
+        with client.attributed_to("segments"):
+            client.get("/rest/v1/x.json")
+            client.get("/rest/v1/x.json")
+        client.get("/rest/v1/x.json")  # the outer label is back
+    with pytest.raises(RuntimeError), client.attributed_to("emails"):
+        client.get("/rest/v1/x.json")
+        raise RuntimeError
+    client.get("/rest/v1/x.json")  # no label again after the error
+    assert client.calls_made == 8
+    assert dict(client.calls_by_label) == {"campaigns": 2, "segments": 2, "emails": 1}

@@ -10,10 +10,11 @@ import pytest
 from singer_sdk import Stream
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.streams.columns import NamedColumns
-from tap_marketo_bulk.streams.reference import ProgramsStream
+from tap_marketo_bulk.streams.programs import ProgramsStream
 from tap_marketo_bulk.tap import TapMarketoBulk
 from tap_marketo_bulk.windows import Window
+
+from .rest_mocks import mock_rest_probes
 
 ROOT = "https://mkto.example.com"
 UTC = dt.timezone.utc
@@ -74,6 +75,7 @@ def marketo(requests_mock):
     requests_mock.get(f"{ROOT}/rest/v1/activities/pagingtoken.json", json={"success": True, "nextPageToken": "p"})
     requests_mock.get(f"{ROOT}/rest/v1/activities/deletedleads.json", json={"success": True, "moreResult": False})
     requests_mock.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1}))
+    mock_rest_probes(requests_mock, ROOT)  # campaigns, assets, lists, partitions
     return requests_mock
 
 
@@ -168,7 +170,12 @@ def test_the_same_selection_makes_the_same_export_request_under_both_namings(
 ):
     """Export requests ask Marketo for its own names, in the same order, so a request's key
     (jobs in flight and create intents in STATE) survives a switch of column_naming."""
-    marketo.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1001, "name": "P"}))
+    # One page of programs, then the asset API's end of the listing.
+    end = {"success": True, "warnings": ["No assets found for the given search criteria."]}
+    marketo.get(
+        f"{ROOT}/rest/asset/v1/programs.json",
+        json=lambda request, context: ok({"id": 1001, "name": "P"}) if "offset=0" in request.url else end,
+    )
     window = Window(dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 2, 1, tzinfo=UTC))
     requests = {}
     for naming, names in (("marketo", marketo_names), ("snake_case", snake_names)):
@@ -213,35 +220,19 @@ def test_a_catalog_of_the_other_naming_is_refused_with_what_to_do(marketo):
     assert "but column_naming is snake_case. Run --discover again" in message
 
 
-class RestStandIn(NamedColumns):
-    """What the REST base needs to follow column_naming: inherit NamedColumns (schema, keys,
-    STATE, catalogs) and name each record in post_process. Stand-in for streams/rest.py.
+class NamedPrograms(ProgramsStream):
+    """The programs stream with the REST base's one switch on: what phase 2 turns on for all."""
 
-    Records are built with Marketo's names: from ``self.columns`` (Marketo name -> column),
-    not from ``self.schema["properties"]``, which holds the column names.
-    """
-
-    def __init__(self, tap: TapMarketoBulk, marketo: object) -> None:
-        super().__init__(tap)
-        self.marketo = marketo
-
-    def post_process(self, row: dict, context: dict | None = None) -> dict:
-        return self.named_record(row)
+    column_naming_rule = True
 
 
-class NamedPrograms(RestStandIn):
-    name = "programs"
-    primary_keys = ("id",)
-    replication_key = "updatedAt"
-    schema = ProgramsStream.schema
-
-    def get_records(self, context: dict | None) -> list[dict]:
-        return [{name: program.get(name) for name in self.columns} for program in self.marketo.programs]
-
-
-def test_the_rest_base_follows_column_naming_with_the_mixin_and_post_process(marketo):
+def test_the_rest_base_follows_column_naming_with_its_one_switch(marketo):
     program = {"id": 7, "name": "P", "folder": {"folderName": "F"}, "createdAt": "2024-01-02T00:00:00Z+0000"}
-    marketo.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok(program))
+    end = {"success": True, "warnings": ["No assets found for the given search criteria."]}
+    marketo.get(
+        f"{ROOT}/rest/asset/v1/programs.json",
+        json=lambda request, context: ok(program) if "offset=0" in request.url else end,
+    )
     the_tap = tap("snake_case")
     stream = NamedPrograms(the_tap, the_tap.marketo)
     assert list(stream.schema["properties"]) == [
@@ -256,9 +247,15 @@ def test_the_rest_base_follows_column_naming_with_the_mixin_and_post_process(mar
         "url",
         "created_at",
         "updated_at",
+        "sfdc_id",
+        "sfdc_name",
+        "head_start",
+        "start_date",
+        "end_date",
     ]
-    assert (stream.primary_keys, stream.replication_key) == (["id"], "updated_at")
-    [record] = [stream.post_process(row) for row in stream.get_records(None)]
+    assert stream.schema["required"] == ["id"]
+    assert (stream.primary_keys, stream.replication_key) == (["id"], None)
+    [record] = list(stream.get_records(None))
     assert record == {
         "id": 7,
         "name": "P",
@@ -269,7 +266,13 @@ def test_the_rest_base_follows_column_naming_with_the_mixin_and_post_process(mar
         "workspace": None,
         "folder": {"folderName": "F"},  # nested keys stay Marketo's
         "url": None,
-        "created_at": "2024-01-02T00:00:00Z+0000",
+        "created_at": "2024-01-02T00:00:00Z",
         "updated_at": None,
+        "sfdc_id": None,
+        "sfdc_name": None,
+        "head_start": None,
+        "start_date": None,
+        "end_date": None,
     }
-    assert list(ProgramsStream.schema["properties"])[-1] == "updatedAt"  # the class's own schema untouched
+    # The REST streams themselves keep Marketo's names in this version, whatever the setting.
+    assert "createdAt" in ProgramsStream(the_tap, the_tap.marketo).schema["properties"]

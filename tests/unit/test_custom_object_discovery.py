@@ -9,6 +9,8 @@ import pytest
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.tap import TapMarketoBulk
 
+from .rest_mocks import mock_rest_probes
+
 ROOT = "https://mkto.example.com"
 LEAD_FIELDS = [
     {"id": 1, "dataType": "integer", "rest": {"name": "id"}},
@@ -41,6 +43,7 @@ def marketo(requests_mock):
     requests_mock.get(f"{ROOT}/rest/v1/activities/pagingtoken.json", json={"success": True, "nextPageToken": "p"})
     requests_mock.get(f"{ROOT}/rest/v1/activities/deletedleads.json", json={"success": True, "moreResult": False})
     requests_mock.get(f"{ROOT}/rest/asset/v1/programs.json", json=ok({"id": 1}))
+    mock_rest_probes(requests_mock, ROOT)  # campaigns, assets, lists, partitions
     return requests_mock
 
 
@@ -65,6 +68,21 @@ def test_an_api_user_who_may_not_list_custom_objects_still_gets_every_other_stre
         "deleted_leads",
         "programs",
         "program_members",
+        "campaigns",
+        "emails",
+        "email_templates",
+        "forms",
+        "landing_pages",
+        "segmentations",
+        "segments",
+        "channels",
+        "tag_types",
+        "program_tags",
+        "program_costs",
+        "static_lists",
+        "static_list_members",
+        "lead_fields",
+        "lead_partitions",
     }
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warning == (

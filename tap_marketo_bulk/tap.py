@@ -107,7 +107,7 @@ class TapMarketoBulk(CommandLineFiles, Tap):
         """
         marketo = self.marketo
         optional = OptionalEntities(self, marketo)
-        return [
+        streams = [
             leads_stream(self, marketo),
             *optional.streams(
                 ActivityFamilyStream,
@@ -138,6 +138,8 @@ class TapMarketoBulk(CommandLineFiles, Tap):
                 lambda: [static_list_members_stream(self, marketo)],
             ),
         ]
+        optional.say()
+        return streams
 
     def load_streams(self) -> list[Stream]:
         """The streams in sync order: those that need no export job first, programs first.

@@ -132,13 +132,20 @@ def say_refused(logger: t.Any, marketo: MarketoInstance, entity: str, exc: error
     """The one warning of a refused entity, said once per run."""
     marketo.refused.setdefault(entity, exc)
     if marketo.once(f"refused {entity}"):
-        logger.warning(
-            "%s not exported: Marketo answered %s to %s. Ask a Marketo admin for %s; every other stream is exported.",
-            entity,
-            exc.answer,
-            exc.path or "the call",
-            permission,
-        )
+        logger.warning(refused_line([entity], exc, [exc.path], permission))
+
+
+def refused_line(entities: t.Sequence[str], exc: errors.Refusal, paths: t.Sequence[str | None], permission: str) -> str:
+    """The warning of entities Marketo refused with the same answer, for the same permission."""
+    names = entities[0] if len(entities) == 1 else f"{', '.join(entities[:-1])} and {entities[-1]}"
+    where = paths[0] or "the call"
+    others = len(set(paths)) - 1
+    if others:
+        where = f"{where} and {others} other endpoint{'s' if others > 1 else ''} of theirs"
+    return (
+        f"{names} not exported: Marketo answered {exc.answer} to {where}. Ask a Marketo admin for {permission}; "
+        "every other stream is exported."
+    )
 
 
 class OptionalEntities:
@@ -149,6 +156,8 @@ class OptionalEntities:
         self.marketo = marketo
         #: Stream name -> selected, from the input catalog of a sync; None at discovery.
         self.selection: dict[str, bool] | None = None
+        #: Entities refused so far, with the answer and what to ask for, said by :meth:`say`.
+        self.pending: list[tuple[str, errors.Refusal, str]] = []
         catalog = tap.input_catalog
         if catalog is not None:
             self.selection = {
@@ -203,10 +212,24 @@ class OptionalEntities:
         ]
 
     def refused(self, kind: type[OptionalStream], entity: str, names: tuple[str, ...], exc: errors.Refusal) -> None:
-        """Skip the entity with one warning, or stop where it was asked for by name (a sync
-        only builds what its catalog selects, so there a refusal always stops)."""
+        """Skip the entity (said by :meth:`say`), or stop where it was asked for by name (a
+        sync only builds what its catalog selects, so there a refusal always stops)."""
         settings, selected = naming(kind, self.tap.config), self.selects(names)
         if settings or selected:
             msg = stop_message(entity, exc, kind.permission, settings=settings, selected=selected)
             raise errors.ConfigError(msg) from None
-        say_refused(self.tap.logger, self.marketo, entity, exc, kind.permission)
+        self.marketo.refused.setdefault(entity, exc)
+        self.pending.append((entity, exc, kind.permission))
+
+    def say(self) -> None:
+        """One warning per answer and permission, naming every entity refused with it: a role
+        without Read-Only Assets is one line for the dozen asset streams, not a dozen lines."""
+        groups: dict[tuple[str, str], list[tuple[str, errors.Refusal]]] = {}
+        for entity, exc, permission in self.pending:
+            if self.marketo.once(f"refused {entity}"):
+                groups.setdefault((exc.answer, permission), []).append((entity, exc))
+        self.pending.clear()
+        for (_answer, permission), refused in groups.items():
+            entities = [entity for entity, _exc in refused]
+            paths = list(dict.fromkeys(exc.path for _entity, exc in refused))
+            self.tap.logger.warning(refused_line(entities, refused[0][1], paths, permission))

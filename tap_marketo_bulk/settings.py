@@ -351,7 +351,8 @@ def read_json_text(path: str, option: str) -> str:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        msg = f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        # json's own words, some of which end in "at" ("Invalid control character at")
+        msg = f"{where} is not valid JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno}, column {exc.colno}"
         raise errors.ConfigError(msg) from None
     if not isinstance(value, dict):
         msg = f"{where} must hold a JSON object ({{...}}), not a JSON {type(value).__name__}"

@@ -99,6 +99,7 @@ def _tap(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
             "is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2",
         ),
         ("--state", None, "does not exist"),
+        ("--state", '{"bad\n', "is not valid JSON: Invalid control character at line 1, column 6"),
         ("--catalog", "", "is not valid JSON: Expecting value at line 1, column 1"),
     ],
     ids=[
@@ -109,6 +110,7 @@ def _tap(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         "config_not_utf8",
         "state_not_json",
         "state_missing",
+        "state_cut_off_in_a_string",
         "catalog_empty",
     ],
 )

@@ -75,7 +75,7 @@ def test_a_warning_is_said_once_per_run_not_at_discovery_and_again_at_sync(make_
         "the whole history on every run, so that updated leads are not missed.",
     ]
     said = log_messages(discovery.stderr)
-    assert [line.split(" not exported:")[0] for line in said] == ["custom_object_invoice_c", "Custom objects"]
+    assert [line.split(" not exported:")[0] for line in said] == ["Custom objects", "custom_object_invoice_c"]
 
 
 def test_the_spend_line_waits_out_a_rate_limit_and_is_complete(make_sandbox):

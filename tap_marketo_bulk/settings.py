@@ -240,7 +240,7 @@ SETTINGS_SCHEMA = th.PropertiesList(
         allowed_values=["marketo", "snake_case"],
         title="Column Naming",
         description=(
-            "Column names of the bulk streams: marketo keeps Marketo's names (createdAt, Company_Country__c); "
+            "Column names of every stream: marketo keeps Marketo's names (createdAt, Company_Country__c); "
             "snake_case makes them created_at, company_country_c, for warehouses and Fivetran's dbt_marketo. "
             "Switching keeps STATE; run --discover again for the new names."
         ),

@@ -191,10 +191,6 @@ class BulkExportStream(FastRecordPath, NamedColumns, metaclass=abc.ABCMeta):
         ]
         return plan_windows(begin, self.marketo.range_end, days, cuts=ends)
 
-    def is_selected(self, name: str) -> bool:
-        """Whether the catalog selects this property (unlisted properties are selected)."""
-        return self.mask.get(("properties", name), True)
-
     def selected_fields(self, always: t.Iterable[str] = ()) -> list[str]:
         """Marketo's names of the selected properties in schema order, plus keys, replication
         key and ``always`` (Marketo's names).

@@ -80,6 +80,10 @@ class NamedColumns(Stream):
         columns = self.columns
         return {columns.get(key, key): value for key, value in record.items()}
 
+    def is_selected(self, column: str) -> bool:
+        """Whether the catalog selects this column (unlisted columns are selected)."""
+        return self.mask.get(("properties", column), True)
+
     def other_names(self) -> dict[str, str]:
         """Another naming's name of each column (Marketo's, or its snake_case) -> the column."""
         named = set(self.columns.values())

@@ -6,6 +6,7 @@ import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.exports.model import ExportRequest
+from tap_marketo_bulk.records.names import column_names, naming_rule
 from tap_marketo_bulk.records.types import typed_fields
 from tap_marketo_bulk.streams.base import INTENTS_KEY, JOBS_KEY, BulkExportStream
 from tap_marketo_bulk.windows import format_timestamp, parse_timestamp
@@ -112,6 +113,12 @@ class LeadsStream(BulkExportStream):
             yield from super().get_records(context)
 
 
+def lead_columns(marketo: MarketoInstance, column_naming: str | None) -> dict[str, str]:
+    """REST name -> column of the ``leads`` stream, under a ``column_naming`` (the lead_fields
+    stream says each field's column with it, so a model can find the column of a field id)."""
+    return column_names((field["name"] for field in marketo.lead_fields), naming_rule(column_naming))
+
+
 def leads_stream(tap: Tap, marketo: MarketoInstance) -> LeadsStream:
     """The leads stream, typed from the lead describe."""
     properties, converters = typed_fields(
@@ -132,4 +139,5 @@ def leads_stream(tap: Tap, marketo: MarketoInstance) -> LeadsStream:
         converters=converters,
         primary_keys=["id"],
         replication_key="updatedAt",
+        columns=lead_columns(marketo, tap.config.get("column_naming")),
     )

@@ -1,11 +1,17 @@
-"""Programs, and their tags and costs.
+"""Programs, and their tags, costs and start and end dates.
 
 The browse (``programs.json``) gives every program for a call per 200, but not its tags, costs
 or start and end dates: Marketo's programs guide says "This endpoint does not return program
-tags. Retrieve tags with Get Programs by ID or Get Programs by Name." So ``program_tags`` and
-``program_costs`` make one Get Program by Id call per program, and only for the programs whose
-``updatedAt`` (from the browse) is in their window: every program on a first run, those
-changed since on the next. Both streams share the calls of one run.
+tags. Retrieve tags with Get Programs by ID or Get Programs by Name", and documents
+``startDate``/``endDate`` on Get Program by Id only. So one Get Program by Id call per program
+is made, and only for the programs whose ``updatedAt`` (from the browse) is in the reading
+stream's window: every program on a first run, those changed since on the next. The calls
+are made for ``program_tags`` and ``program_costs``, and for ``programs`` when its
+``startDate`` or ``endDate`` column is selected; the streams of one run share them.
+
+``programs`` is therefore incremental on ``updatedAt`` too: a full-table read would send every
+program on every run, and the ones not read again by id would overwrite the dates the
+warehouse has with nulls.
 """
 
 from __future__ import annotations
@@ -36,13 +42,35 @@ def program_by_id(marketo: MarketoInstance, program_id: int) -> dict:
     return marketo.read_once(path, lambda: next(iter(marketo.client.get(path).get("result") or []), {}))
 
 
+def updated_programs(stream: RestStream, window: RestWindow | None, by_id_for: str | None = None) -> list[dict]:
+    """The browsed programs whose ``updatedAt`` is in ``stream``'s window. With ``by_id_for``
+    (what the stream reads by id) the cost is said in one line: one Get Program by Id call
+    per program, shared by the streams of this run."""
+    programs = [p for p in program_listing(stream.marketo) if stream.holds_updated_at(window, p.get("updatedAt"))]
+    if by_id_for:
+        stream.logger.info(
+            "%s: %d programs updated since the last run (all on a first run): one Get Program by Id call each "
+            "for their %s, shared with programs/program_tags/program_costs in this run.",
+            stream.name,
+            len(programs),
+            by_id_for,
+        )
+    return programs
+
+
+#: Program members documented on Get Program by Id only.
+DETAIL_MEMBERS = ("startDate", "endDate")
+
+
 class ProgramsStream(RestStream):
-    """Programs from the asset API's browse, paged by 200 (full table)."""
+    """Programs from the asset API's browse, paged by 200, incremental on ``updatedAt``; their
+    start and end dates from Get Program by Id where the catalog selects those columns."""
 
     name = "programs"
     path = PROGRAMS_PATH
     paging = Paging.ASSET
     permission = ASSETS_PERMISSION
+    replication = "updatedAt"
     fields = (
         Field("id", INTEGER),
         Field("name", STRING),
@@ -58,14 +86,20 @@ class ProgramsStream(RestStream):
         Field("sfdcId", STRING),
         Field("sfdcName", STRING),
         Field("headStart", BOOLEAN),
-        # Documented on Get Program by Id only: filled where the browse carries them.
+        # Documented on Get Program by Id only (DETAIL_MEMBERS).
         Field("startDate", DATETIME),
         Field("endDate", DATETIME),
     )
 
     def items(self, window: RestWindow | None) -> t.Iterator[dict]:
-        """The run's program listing."""
-        return iter(program_listing(self.marketo))
+        """The programs updated in the window, each with Get Program by Id's dates if they are
+        selected (read one program at a time, so a connection test makes one such call)."""
+        wanted = [name for name in DETAIL_MEMBERS if self.is_selected(self.columns[name])]
+        for program in updated_programs(self, window, " and ".join(wanted) or None):
+            if wanted:
+                details = program_by_id(self.marketo, int(program["id"]))
+                program = {**program, **{name: details.get(name, program.get(name)) for name in wanted}}
+            yield program
 
 
 class ProgramDetailStream(RestStream):
@@ -83,14 +117,7 @@ class ProgramDetailStream(RestStream):
 
     def items(self, window: RestWindow | None) -> t.Iterator[dict]:
         """The entries of each program updated in the window, one by-id call per program."""
-        programs = [p for p in program_listing(self.marketo) if self.holds_updated_at(window, p.get("updatedAt"))]
-        self.logger.info(
-            "%s: %d programs updated since the last run (all on a first run): one Get Program by Id call "
-            "each, shared with program_tags/program_costs in this run.",
-            self.name,
-            len(programs),
-        )
-        for program in programs:
+        for program in updated_programs(self, window, self.member):
             details = program_by_id(self.marketo, int(program["id"]))
             for entry in details.get(self.member) or []:
                 yield {**entry, "programId": program["id"], "programUpdatedAt": program.get("updatedAt")}

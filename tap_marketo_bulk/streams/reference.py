@@ -11,6 +11,7 @@ import typing as t
 
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.records.fields import BOOLEAN, DATETIME, INTEGER, STRING, Field, array, obj
+from tap_marketo_bulk.streams.leads import lead_columns
 from tap_marketo_bulk.streams.rest import (
     ACTIVITY_PERMISSION,
     FILTER_MARGIN,
@@ -100,7 +101,11 @@ class DeletedLeadsStream(RestStream):
 
 class LeadFieldsStream(RestStream):
     """Every field of the lead describe: id, display name, data type, length, and its REST and
-    SOAP names and read-only flags as columns (SOAP-only and formula fields included).
+    SOAP names and read-only flags as columns (SOAP-only and formula fields included), and
+    ``columnName``: the field's column in the ``leads`` stream under this run's
+    ``column_naming`` (``lead_status`` for ``leadStatus`` under snake_case; null for a field
+    the leads stream does not carry: SOAP-only, formula). A model joining a Change Data Value
+    activity's field id to its lead column reads that, not a name it derives itself.
 
     Read from the describe discovery already read: no call of its own.
     """
@@ -118,10 +123,12 @@ class LeadFieldsStream(RestStream):
         Field("restReadOnly", BOOLEAN),
         Field("soapName", STRING),
         Field("soapReadOnly", BOOLEAN),
+        Field("columnName", STRING),
     )
 
     def items(self, window: RestWindow | None) -> t.Iterator[dict]:
         """The describe's fields, ``rest``/``soap`` objects spread into columns."""
+        columns = lead_columns(self.marketo, self.column_naming)
         for field in self.marketo.lead_describe:
             rest, soap = field.get("rest") or {}, field.get("soap") or {}
             yield {
@@ -130,6 +137,7 @@ class LeadFieldsStream(RestStream):
                 "restReadOnly": rest.get("readOnly"),
                 "soapName": soap.get("name"),
                 "soapReadOnly": soap.get("readOnly"),
+                "columnName": columns.get(rest.get("name")),
             }
 
     def probe(self) -> None:

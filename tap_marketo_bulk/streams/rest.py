@@ -13,8 +13,9 @@ this module does the rest once:
   :class:`~tap_marketo_bulk.records.fields.Field`: ids integers, booleans booleans, asset dates
   such as ``2015-11-18T15:25:35Z+0000`` RFC 3339 UTC, nested objects JSON objects.
 - **Column names.** :class:`~tap_marketo_bulk.streams.columns.NamedColumns` names the schema,
-  the keys and the replication key once; every record is built with the same mapping
-  (``columns``), and :attr:`RestStream.column_naming_rule` is the one switch of how.
+  the keys and the replication key once, by the ``column_naming`` setting; every record is
+  built with the same mapping (``columns``). Members of nested objects (``folder``,
+  ``subject``, ``recurrence``, ...) keep Marketo's names: they are JSON values, not columns.
 - **Incremental reads** where the endpoint filters by ``updatedAt`` (see :class:`RestWindow`),
   with the bookmark at the run's range end, and records deduplicated on the key within a run.
 - **Calls** go through the run's one client, counted under the stream's name.
@@ -200,16 +201,10 @@ class RestStream(OptionalStream, NamedColumns):
     dedupe: t.ClassVar[bool] = True
     is_sorted = False
 
-    #: Whether the ``column_naming`` setting names this stream's columns. Not yet for REST
-    #: streams (README: they keep Marketo's names in this version); True names them by the
-    #: setting's rule, schema, keys, replication key, records and STATE alike.
-    column_naming_rule: t.ClassVar[bool] = False
-
     def __init__(self, tap: Tap, marketo: MarketoInstance) -> None:
         self.marketo = marketo
         marketo_schema = schema(((field.name, field.kind) for field in self.fields), self.key)
-        same = None if self.column_naming_rule else {field.name: field.name for field in self.fields}
-        super().__init__(tap, schema=marketo_schema, name=self.name, columns=same)
+        super().__init__(tap, schema=marketo_schema, name=self.name)
         self.primary_keys = self.named_keys(self.key)
         self.replication_key = self.named_key(self.replication)
         #: ``(column, field)`` of each field: the records, like the schema, come from this list.

@@ -103,15 +103,30 @@ def expected(sb: t.Any, properties: dict[str, list[str]], end: dt.datetime = END
             "restReadOnly": (f.get("rest") or {}).get("readOnly"),
             "soapName": (f.get("soap") or {}).get("name"),
             "soapReadOnly": (f.get("soap") or {}).get("readOnly"),
+            # the leads stream's column of the field (Marketo's naming: its REST name)
+            "columnName": next((c for c in properties["leads"] if c == (f.get("rest") or {}).get("name")), None),
         }
         for f in data.lead_fields
+    ]
+    # Get Program by Id's dates on each program (the browse has none)
+    programs = [
+        {
+            **program,
+            **{
+                k: ref.program_details[program["id"]][k]
+                for k in ("startDate", "endDate")
+                if k in ref.program_details[program["id"]]
+            },
+        }
+        for program in data.programs
+        if program["updatedAt"] < end
     ]
     truth = {
         "campaigns": [row for row in rows["campaigns"] if row["updatedAt"] < end],
         "emails": [row for row in rows["emails"] if row["updatedAt"] < end],
         "segmentations": list(versions.values()),
         "segments": [row for row in rows["segments"] if (row["segmentationId"], row["status"]) in kept],
-        "programs": data.programs,
+        "programs": programs,
         "program_tags": tags,
         "program_costs": costs,
         "static_lists": [{k: v for k, v in lst.items() if k != "leadIds"} for lst in data.static_lists],

@@ -10,7 +10,6 @@ import pytest
 from singer_sdk import Stream
 
 from tap_marketo_bulk import errors
-from tap_marketo_bulk.streams.programs import ProgramsStream
 from tap_marketo_bulk.tap import TapMarketoBulk
 from tap_marketo_bulk.windows import Window
 
@@ -132,9 +131,12 @@ def test_snake_case_names_every_bulk_streams_columns_and_keys(marketo):
     assert list(members.schema["properties"]) == ["lead_id", "updated_at", "status_name", "program_id"]
     assert (members.primary_keys, members.replication_key) == (["program_id", "lead_id"], "updated_at")
 
-    # REST streams keep Marketo's names in this version
-    assert "createdAt" in streams["programs"].schema["properties"]
-    assert streams["deleted_leads"].replication_key == "activityDate"
+    # REST streams follow the setting too
+    assert "created_at" in streams["programs"].schema["properties"]
+    deleted = streams["deleted_leads"]
+    assert (deleted.primary_keys, deleted.replication_key) == (["id"], "activity_date")
+    assert list(deleted.schema["properties"])[:4] == ["id", "marketo_guid", "lead_id", "activity_date"]
+    assert streams["static_list_members"].primary_keys == ["list_id", "lead_id"]
 
 
 def test_marketo_naming_is_the_default_and_keeps_todays_names(marketo):
@@ -144,6 +146,8 @@ def test_marketo_naming_is_the_default_and_keeps_todays_names(marketo):
     # activity attribute columns were snake_case already, by the stream-name rule
     assert list(streams["activities_merge_leads"].schema["properties"])[9:] == ["lead_id", "merge_ids", "attributes_2"]
     assert streams["program_members"].primary_keys == ["programId", "leadId"]
+    assert streams["static_list_members"].primary_keys == ["listId", "leadId"]
+    assert streams["deleted_leads"].replication_key == "activityDate"
 
 
 def _select(catalog: dict, stream: str, properties: list[str]) -> dict:
@@ -196,12 +200,27 @@ def _state(stream: Stream, bookmark: dict) -> dt.datetime | None:
     return stream.get_starting_timestamp(None)
 
 
-@pytest.mark.parametrize(("naming", "other"), [("snake_case", "updatedAt"), ("marketo", "updated_at")])
-def test_a_bookmark_written_under_the_other_naming_is_still_the_bookmark(marketo, naming, other):
-    leads = tap(naming).streams["leads"]
+@pytest.mark.parametrize(
+    ("stream", "marketo_key", "snake_key"),
+    [
+        ("leads", "updatedAt", "updated_at"),
+        ("campaigns", "updatedAt", "updated_at"),
+        ("deleted_leads", "activityDate", "activity_date"),
+        ("programs", "updatedAt", "updated_at"),
+        ("program_tags", "programUpdatedAt", "program_updated_at"),
+    ],
+)
+@pytest.mark.parametrize("naming", ["snake_case", "marketo"])
+def test_a_bookmark_written_under_the_other_naming_is_still_the_bookmark(
+    marketo, naming, stream, marketo_key, snake_key
+):
+    """Bulk and REST streams alike: the bookmark is the stream's, whatever its column is called."""
+    chosen = tap(naming).streams[stream]
+    assert chosen.replication_key == (snake_key if naming == "snake_case" else marketo_key)
+    other = marketo_key if naming == "snake_case" else snake_key
     mark = {"replication_key": other, "replication_key_value": "2024-03-03T00:00:00Z"}
-    assert _state(leads, mark) == dt.datetime(2024, 3, 3, tzinfo=UTC)
-    assert leads.stream_state["replication_key"] == leads.replication_key
+    assert _state(chosen, mark) == dt.datetime(2024, 3, 3, tzinfo=UTC)
+    assert chosen.stream_state["replication_key"] == chosen.replication_key
 
 
 def test_a_bookmark_of_an_unrelated_replication_key_is_not_taken(marketo):
@@ -220,59 +239,44 @@ def test_a_catalog_of_the_other_naming_is_refused_with_what_to_do(marketo):
     assert "but column_naming is snake_case. Run --discover again" in message
 
 
-class NamedPrograms(ProgramsStream):
-    """The programs stream with the REST base's one switch on: what phase 2 turns on for all."""
-
-    column_naming_rule = True
-
-
-def test_the_rest_base_follows_column_naming_with_its_one_switch(marketo):
-    program = {"id": 7, "name": "P", "folder": {"folderName": "F"}, "createdAt": "2024-01-02T00:00:00Z+0000"}
-    end = {"success": True, "warnings": ["No assets found for the given search criteria."]}
-    marketo.get(
-        f"{ROOT}/rest/asset/v1/programs.json",
-        json=lambda request, context: ok(program) if "offset=0" in request.url else end,
-    )
-    the_tap = tap("snake_case")
-    stream = NamedPrograms(the_tap, the_tap.marketo)
-    assert list(stream.schema["properties"]) == [
-        "id",
-        "name",
-        "description",
-        "type",
-        "channel",
-        "status",
-        "workspace",
-        "folder",
-        "url",
-        "created_at",
-        "updated_at",
-        "sfdc_id",
-        "sfdc_name",
-        "head_start",
-        "start_date",
-        "end_date",
+@pytest.mark.parametrize("naming", ["snake_case", "marketo"])
+def test_lead_fields_say_each_fields_column_in_the_leads_stream(marketo, naming):
+    """The column a Change Data Value's field id points to, as the leads stream names it in
+    this run (collisions included); formula and SOAP-only fields have none."""
+    describe = [
+        *LEAD_FIELDS,
+        {**_field(902, "customFormula", "formula"), "rest": {"name": "customFormula", "readOnly": True}},
+        {"id": 903, "displayName": "SOAP only", "dataType": "string", "soap": {"name": "SoapOnly", "readOnly": False}},
     ]
-    assert stream.schema["required"] == ["id"]
-    assert (stream.primary_keys, stream.replication_key) == (["id"], None)
-    [record] = list(stream.get_records(None))
-    assert record == {
-        "id": 7,
-        "name": "P",
-        "description": None,
-        "type": None,
-        "channel": None,
-        "status": None,
-        "workspace": None,
-        "folder": {"folderName": "F"},  # nested keys stay Marketo's
-        "url": None,
-        "created_at": "2024-01-02T00:00:00Z",
-        "updated_at": None,
-        "sfdc_id": None,
-        "sfdc_name": None,
-        "head_start": None,
-        "start_date": None,
-        "end_date": None,
+    marketo.get(f"{ROOT}/rest/v1/leads/describe.json", json=ok(*describe))
+    streams = tap(naming).streams
+    fields = streams["lead_fields"]
+    column = "column_name" if naming == "snake_case" else "columnName"
+    got = {record["id"]: record[column] for record in fields.get_records(None)}
+    assert got == {
+        **{f["id"]: c for f, c in zip(LEAD_FIELDS, streams["leads"].schema["properties"])},
+        902: None,
+        903: None,
     }
-    # The REST streams themselves keep Marketo's names in this version, whatever the setting.
-    assert "createdAt" in ProgramsStream(the_tap, the_tap.marketo).schema["properties"]
+    if naming == "snake_case":
+        assert list(got.values())[:8] == [
+            "id",
+            "created_at",
+            "updated_at",
+            "first_name",
+            "custom_url",
+            "anonymous_ip",
+            "company_country_c",
+            "custom_url_2",
+        ]
+        assert list(fields.schema["properties"]) == [
+            "id",
+            "display_name",
+            "data_type",
+            "length",
+            "rest_name",
+            "rest_read_only",
+            "soap_name",
+            "soap_read_only",
+            "column_name",
+        ]

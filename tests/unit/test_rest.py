@@ -309,22 +309,12 @@ def test_versions_are_browsed_one_status_at_a_time_one_row_per_version(
     ]
 
 
-class SnakeThings(Things):
-    name = "snake_things"
-    column_naming_rule = True
-
-
 def test_one_mapping_names_the_schema_keys_replication_key_and_records(marketo, requests_mock):
     requests_mock.get(
         f"{ROOT}/rest/asset/v1/things.json", [{"json": ok(thing(1, "2024-03-05T00:00:00Z"))}, {"json": NO_ASSETS}]
     )
-    assert list(stream_of(Things, marketo, column_naming="snake_case").schema["properties"]) == [
-        "id",
-        "isActive",
-        "folder",
-        "updatedAt",
-    ]  # the REST streams keep Marketo's names in this version
-    stream = stream_of(SnakeThings, marketo, column_naming="snake_case")
+    assert list(stream_of(Things, marketo).schema["properties"]) == ["id", "isActive", "folder", "updatedAt"]
+    stream = stream_of(Things, marketo, column_naming="snake_case")
     assert list(stream.schema["properties"]) == ["id", "is_active", "folder", "updated_at"]
     assert (stream.primary_keys, stream.replication_key) == (["id"], "updated_at")
     assert list(stream.get_records(None)) == [
@@ -448,3 +438,65 @@ def test_a_page_token_that_does_not_move_stops_the_read_instead_of_paging_foreve
     )
     with pytest.raises(errors.TransientServerError, match="answered the nextPageToken it was sent"):
         list(token_pages(marketo.client, path))
+
+
+# --- programs: start and end dates from Get Program by Id -----------------------------------
+
+PROGRAMS = [
+    {"id": 1001, "name": "Webinar", "type": "Event", "updatedAt": "2024-02-10T00:00:00Z+0000"},
+    {"id": 1002, "name": "Old", "type": "Default", "updatedAt": "2024-01-05T00:00:00Z+0000"},
+    {"id": 1003, "name": "Next run's", "type": "Default", "updatedAt": "2024-04-01T00:00:00Z+0000"},
+]
+
+
+@pytest.fixture
+def programs_api(requests_mock):
+    """The browse (no dates, as documented) and Get Program by Id (dates of the event)."""
+    requests_mock.get(f"{ROOT}/rest/asset/v1/programs.json", [{"json": ok(*PROGRAMS)}, {"json": NO_ASSETS}])
+    by_id = {
+        program["id"]: requests_mock.get(
+            f"{ROOT}/rest/asset/v1/program/{program['id']}.json",
+            json=ok(
+                {
+                    **program,
+                    "tags": [],
+                    **(
+                        {"startDate": "2024-03-01T15:00:00Z+0000", "endDate": "2024-03-01T17:00:00Z+0000"}
+                        if program["type"] == "Event"
+                        else {}
+                    ),
+                }
+            ),
+        )
+        for program in PROGRAMS
+    }
+    return by_id
+
+
+def test_programs_read_the_dates_of_the_programs_updated_in_their_window_one_call_each(marketo, programs_api):
+    bookmark = {"replication_key": "updatedAt", "replication_key_value": "2024-02-01T00:00:00Z"}  # marketo naming
+    stream = stream_of(ProgramsStream, marketo, state=bookmark, column_naming="snake_case")
+    assert (stream.primary_keys, stream.replication_key) == (["id"], "updated_at")
+    [record] = list(stream.get_records(None))
+    assert {k: record[k] for k in ("id", "updated_at", "start_date", "end_date")} == {
+        "id": 1001,
+        "updated_at": "2024-02-10T00:00:00Z",
+        "start_date": "2024-03-01T15:00:00Z",
+        "end_date": "2024-03-01T17:00:00Z",
+    }
+    assert {program_id: mock.call_count for program_id, mock in programs_api.items()} == {1001: 1, 1002: 0, 1003: 0}
+    assert stream.stream_state == {"replication_key": "updated_at", "replication_key_value": "2024-04-01T00:00:00Z"}
+
+
+def test_programs_make_no_call_by_id_when_the_dates_are_deselected_and_share_the_calls_with_tags(marketo, programs_api):
+    stream = stream_of(ProgramsStream, marketo)
+    stream.mask[("properties", "startDate")] = False
+    stream.mask[("properties", "endDate")] = False
+    records = list(stream.get_records(None))
+    assert [(r["id"], r["startDate"]) for r in records] == [(1001, None), (1002, None)]  # a first run: all
+    assert sum(mock.call_count for mock in programs_api.values()) == 0
+
+    dated = stream_of(ProgramsStream, marketo)
+    assert [(r["id"], r["endDate"]) for r in dated.get_records(None)] == [(1001, "2024-03-01T17:00:00Z"), (1002, None)]
+    list(stream_of(ProgramTagsStream, marketo).get_records(None))
+    assert {program_id: mock.call_count for program_id, mock in programs_api.items()} == {1001: 1, 1002: 1, 1003: 0}

@@ -254,7 +254,7 @@ def test_lead_fields_say_each_fields_column_in_the_leads_stream(marketo, naming)
     column = "column_name" if naming == "snake_case" else "columnName"
     got = {record["id"]: record[column] for record in fields.get_records(None)}
     assert got == {
-        **{f["id"]: c for f, c in zip(LEAD_FIELDS, streams["leads"].schema["properties"])},
+        **{f["id"]: c for f, c in zip(LEAD_FIELDS, streams["leads"].schema["properties"], strict=True)},
         902: None,
         903: None,
     }

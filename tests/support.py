@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 #: Sandbox options for tests: jobs complete at once and status is never stale. The sandbox
 #: counts calls per 20 s across processes, as Marketo does, and a test's discovery and sync are
@@ -45,3 +48,24 @@ def to_json(value: Any) -> Any:
 def lead_export_fields(data: Any) -> list[str]:
     """Exportable REST lead fields in describe order (no SOAP-only, no formula)."""
     return [f["rest"]["name"] for f in data.lead_fields if "rest" in f and f["dataType"] != "formula"]
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dbt_marketo_recipe() -> dict[str, Any]:
+    """The dbt_marketo recipe as a user finds it: the tap's settings and selection and the
+    loader's stream maps from meltano.yml's ``dbt_marketo`` environment, the package and its
+    vars from docs/dbt_marketo_recipe.yml."""
+    project = yaml.safe_load((REPO / "meltano.yml").read_text())
+    (env,) = [e for e in project["environments"] if e["name"] == "dbt_marketo"]
+    (tap,) = env["config"]["plugins"]["extractors"]
+    (loader,) = env["config"]["plugins"]["loaders"]
+    dbt = yaml.safe_load((REPO / "docs" / "dbt_marketo_recipe.yml").read_text())
+    return {
+        "config": tap["config"],
+        "select": tap["select"],
+        "stream_maps": loader["config"]["stream_maps"],
+        "vars": dbt["vars"],
+        "package": dbt["package"],
+    }

@@ -205,6 +205,9 @@ class AssetData:
             "preHeader": "Read this first" if i % 2 else "",
             "ccFields": [],
         }
+        if i % 4 == 1 and self.programs:  # an email of a program: its folder is the program
+            program = self.programs[i % len(self.programs)]
+            row["folder"] = {"type": "Program", "value": program["id"], "folderName": program["name"]}
         if i % 4 == 0:
             row["ccFields"] = [
                 {"attributeId": "157", "objectName": "lead", "displayName": "Lead Owner Email Address", "apiName": None}

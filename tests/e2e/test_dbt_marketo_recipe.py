@@ -1,4 +1,8 @@
-"""The dbt_marketo recipe (docs/dbt_marketo_recipe.yml) against the package's column contracts.
+"""The dbt_marketo recipe against the package's column contracts, and its maps on real records.
+
+The recipe is what README "Modelling" gives a user: meltano.yml's ``dbt_marketo`` environment
+(the tap's settings and selection, the loader's stream maps) and the package's vars in
+docs/dbt_marketo_recipe.yml.
 
 fivetran/dbt_marketo cannot run in CI (its dependencies come from dbt's hub), so what it needs
 of each source table is recorded here as facts, read from dbt_marketo 1.4.1 (commit 4473d38):
@@ -9,22 +13,20 @@ of the macro's type; a column it finds is used as it is, uncast. So the recipe m
 REQUIRED column, with a type of the same family, and no column it gives may have another family
 than the macro's, unless listed below as harmless.
 
-The streams' schemas come from discovery against the sandox with the recipe's settings, and the
+The streams' schemas come from discovery against the sandbox with the recipe's settings, and the
 loader's stream maps are applied by the SDK's own mapper (what an SDK target runs).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-import yaml
 from singer_sdk.mapper import PluginMapper
 
-from .helpers import base_config, discover
+from tests.support import END, dbt_marketo_recipe, to_json
 
-RECIPE = Path(__file__).resolve().parents[2] / "docs" / "dbt_marketo_recipe.yml"
+from .helpers import base_config, by_key, discover, run_tap, select
 
 INT, STRING, TIMESTAMP, BOOLEAN = "int", "string", "timestamp", "boolean"
 #: The activity id: dbt.type_string() in the macros, integers in the package's own seeds; it
@@ -306,34 +308,34 @@ def compatible(want: str, got: str) -> bool:
     return got == want or (want == ID and got in (STRING, INT))
 
 
-def recipe() -> dict[str, Any]:
-    return yaml.safe_load(RECIPE.read_text())
+def recipe_mapper(catalog: dict) -> tuple[PluginMapper, list[str]]:
+    """The loader's mapper (the SDK's own, as an SDK target runs it) with every stream the
+    recipe selects registered, and those streams."""
+    r = dbt_marketo_recipe()
+    schemas = {s["tap_stream_id"]: s for s in catalog["streams"]}
+    selected = [pattern.removesuffix(".*") for pattern in r["select"]]
+    assert set(selected) <= set(schemas), sorted(set(selected) - set(schemas))
+    mapper = PluginMapper(plugin_config={"stream_maps": r["stream_maps"]}, logger=logging.getLogger("recipe"))
+    for stream in selected:
+        mapper.register_raw_stream_schema(stream, schemas[stream]["schema"], schemas[stream]["key_properties"])
+    return mapper, selected
 
 
 def loaded_tables(sb: Any) -> dict[str, dict[str, dict]]:
-    """source table -> the columns (JSON Schema) of the stream feeding it, after the loader's maps."""
-    r = recipe()
-    catalog = discover(base_config(sb, **r["tap"]["config"]))
-    schemas = {s["tap_stream_id"]: s for s in catalog["streams"]}
-    selected = [pattern.removesuffix(".*") for pattern in r["tap"]["select"]]
-    assert set(selected) <= set(schemas), sorted(set(selected) - set(schemas))
-    mapper = PluginMapper(plugin_config={"stream_maps": r["loader"]["stream_maps"]}, logger=logging.getLogger("recipe"))
+    """source table -> the columns (JSON Schema) of the loader's table the recipe points it at."""
+    r = dbt_marketo_recipe()
+    mapper, selected = recipe_mapper(discover(base_config(sb, **r["config"])))
+    loaded = {m.stream_alias: m.transformed_schema["properties"] for s in selected for m in mapper.stream_maps[s]}
     tables = {}
-    for var, stream in r["dbt"]["vars"].items():
-        if not var.endswith("_identifier"):
-            continue
-        assert stream in selected, (var, stream)
-        mapper.register_raw_stream_schema(stream, schemas[stream]["schema"], schemas[stream]["key_properties"])
-        [stream_map] = mapper.stream_maps[stream]
-        tables[var.removeprefix("marketo_").removesuffix("_identifier")] = stream_map.transformed_schema["properties"]
+    for var, table in r["vars"].items():
+        if var.endswith("_identifier"):
+            tables[var.removeprefix("marketo_").removesuffix("_identifier")] = loaded[table]
     return tables
 
 
-def test_the_recipe_gives_every_required_column_with_its_type(sb):
+def test_the_recipe_feeds_every_source_table_every_required_column_with_its_type(sb):
     tables = loaded_tables(sb)
-    r = recipe()
-    assert set(tables) | set(r["later"]) == set(CONTRACTS)
-    assert not set(tables) & set(r["later"])
+    assert set(tables) == set(CONTRACTS)
     missing, wrong, harmless = [], [], []
     for table, columns in tables.items():
         contract, required = CONTRACTS[table]
@@ -344,22 +346,24 @@ def test_the_recipe_gives_every_required_column_with_its_type(sb):
     assert missing == []
     assert wrong == []
     assert len(harmless) == len(HARMLESS), harmless
-
-
-def test_what_the_tables_still_to_come_must_give(sb):
-    """The source tables of phase 2: the recipe feeds none of them yet; their REQUIRED columns
-    are what the REST streams must provide (by column_naming, or the loader's maps)."""
-    assert recipe()["later"] == {
-        "campaign": "campaigns",
-        "program": "programs",
-        "email_template_history": "emails",
-        "lead_describe": "lead_fields",
+    # Beyond the required: the columns the maps flatten are there, typed as the macros say.
+    assert {c: family(tables["email_template_history"][c]) for c in ("subject", "from_email", "folder_value")} == {
+        "subject": STRING,
+        "from_email": STRING,
+        "folder_value": INT,
     }
-    assert {table: sorted(CONTRACTS[table][1]) for table in recipe()["later"]} == {
-        "campaign": ["id", "program_id"],
-        "program": ["id"],
-        "email_template_history": ["created_at", "id", "operational", "updated_at"],
-        "lead_describe": ["id", "restname"],
+    assert {c: family(tables["campaign"][c]) for c in ("active", "workspace_name", "folder_id")} == {
+        "active": BOOLEAN,
+        "workspace_name": STRING,
+        "folder_id": INT,
+    }
+
+
+def test_the_recipe_names_the_version_it_was_checked_against():
+    assert dbt_marketo_recipe()["package"] == {
+        "name": "fivetran/marketo",
+        "version": "1.4.1",
+        "commit": "4473d382e34feb23bb37808a2366c965fb07131d",
     }
 
 
@@ -369,3 +373,78 @@ def test_the_lead_table_has_the_default_history_columns_marketo_has(sb):
     leads = loaded_tables(sb)["lead"]
     assert "lead_status" in leads
     assert {"id", "created_at", "updated_at", "email", "first_name", "last_name", "company", "phone"} <= set(leads)
+
+
+def test_the_maps_turn_the_tables_records_into_the_packages_rows(sb):
+    """A sync with the recipe's settings, through the loader's maps: the campaign, program,
+    email template history and lead describe rows the package reads, against the sandbox."""
+    r = dbt_marketo_recipe()
+    config = base_config(sb, **r["config"])
+    catalog = discover(config)
+    mapper, _selected = recipe_mapper(catalog)
+    run = run_tap(config, catalog=select(catalog, ["campaigns", "programs", "emails", "lead_fields"]))
+    assert run.returncode == 0, run.describe()
+    rows: dict[str, list[dict]] = {}
+    for message in run.messages:
+        if message["type"] == "RECORD":
+            for stream_map in mapper.stream_maps[message["stream"]]:
+                row = stream_map.transform(message["record"])
+                if row is not None:
+                    rows.setdefault(stream_map.stream_alias, []).append(row)
+    ref = sb.data.reference
+
+    campaigns = by_key(rows["campaigns"], "id")
+    want = [c for c in ref.rows["campaigns"] if c["updatedAt"] < END]
+    assert set(campaigns) == {c["id"] for c in want}
+    for c in want:
+        folder = c.get("folder") or {}
+        got = campaigns[c["id"]]
+        assert [got[k] for k in ("program_id", "active", "workspace_name", "folder_id", "folder_type")] == [
+            c.get("parentProgramId"),
+            c["isActive"],
+            c["workspace"],
+            folder.get("id"),
+            folder.get("type"),
+        ], c["id"]
+    assert any(c["program_id"] for c in campaigns.values()) and any(c["program_id"] is None for c in campaigns.values())
+
+    # One row per approved version, keyed (id, updated_at) as the loader's key properties say.
+    (history_map,) = [m for m in mapper.stream_maps["emails"] if m.stream_alias == "email_template_history"]
+    assert history_map.transformed_key_properties == ["id", "updated_at"]
+    history = by_key(rows["email_template_history"], "id", "updated_at")
+    approved = [e for e in ref.rows["emails"] if e["status"] == "approved" and e["updatedAt"] < END]
+    assert set(history) == {(e["id"], to_json(e["updatedAt"])) for e in approved}
+    assert len(rows["emails"]) > len(history)  # drafts stay in emails, out of the history
+    for e in approved:
+        folder = e["folder"]
+        got = history[(e["id"], to_json(e["updatedAt"]))]
+        assert got["created_at"] == to_json(e["createdAt"])
+        assert [got[k] for k in ("subject", "from_name", "from_email", "reply_email", "operational")] == [
+            (e[k] or {}).get("value") if k != "operational" else e[k]
+            for k in ("subject", "fromName", "fromEmail", "replyEmail", "operational")
+        ], e["id"]
+        assert [got[k] for k in ("folder_value", "folder_type", "folder_folder_name", "program_id")] == [
+            folder["value"],
+            folder["type"],
+            folder.get("folderName"),
+            folder["value"] if folder["type"] == "Program" else None,
+        ], e["id"]
+    assert {g["program_id"] is None for g in history.values()} == {True, False}
+    assert any(g["from_email"] is None for g in history.values())
+
+    # Programs need no map: their columns are the package's, dates from Get Program by Id.
+    programs = by_key(rows["programs"], "id")
+    dated = {p: d for p, d in ref.program_details.items() if "startDate" in d}
+    assert dated and {p: programs[p]["start_date"] for p in dated} == {
+        p: to_json(d["startDate"]) for p, d in dated.items()
+    }
+    assert all(programs[p]["sfdc_id"] for p in programs if p in {x["id"] for x in sb.data.programs if "sfdcId" in x})
+
+    # restname is the leads column of the field: what the package's lead history must find.
+    leads_columns = next(s for s in catalog["streams"] if s["tap_stream_id"] == "leads")["schema"]["properties"]
+    describe = by_key(rows["lead_fields"], "id")
+    by_rest_name = {f["rest_name"]: f for f in describe.values()}
+    assert by_rest_name["leadStatus"]["restname"] == "lead_status"
+    assert by_rest_name["customDatetime"]["restname"] == "custom_datetime"
+    assert {f["restname"] for f in describe.values()} - {None} <= set(leads_columns)
+    assert all(f["restname"] == f["column_name"] for f in describe.values())

@@ -19,6 +19,7 @@ README = REPO / "README.md"
 #: Sections whose code blocks hold Meltano commands, each run by one test.
 AFTER_THE_DEMO = "After the demo: Meltano's commands on the sandbox"
 REAL_INSTANCE = "Using it with a real Marketo instance"
+MODELLING = "Modelling: snake_case columns and Fivetran's dbt_marketo"
 
 
 def sections() -> dict[str, str]:

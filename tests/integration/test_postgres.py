@@ -25,7 +25,9 @@ import pytest
 import yaml
 
 from tap_marketo_bulk.sandbox.app import SandboxServer
+from tests.support import dbt_marketo_recipe
 
+from . import readme
 from .conftest import BIN, CACHE, REPO, PostgresServer, meltano_executable
 
 pytestmark = pytest.mark.integration
@@ -35,6 +37,7 @@ STATE_ID = "sandbox:tap-marketo-bulk-to-target-postgres"
 SCHEMA = "marketo"
 DATABASE = "marketo"
 FIRST_END = "2024-04-01T00:00:00Z"
+END_DT = datetime(2024, 4, 1, tzinfo=timezone.utc)
 SECOND_END = "2024-04-10T00:00:00Z"
 TABLES = ["leads", "activities", "program_members", "programs", "activity_types", "deleted_leads"]
 #: The tables of the first tests: bulk streams and the first REST streams. The other REST
@@ -526,28 +529,25 @@ def test_meltano_run_custom_object_into_postgres(
     assert bookmark["replication_key_value"].startswith("2024-04-01T00:00:00"), bookmark
 
 
-RECIPE = REPO / "docs" / "dbt_marketo_recipe.yml"
-
-
 def test_meltano_run_with_snake_case_columns_and_the_dbt_marketo_recipe(
     meltano: Meltano, postgres: PostgresServer, sandbox: SandboxServer
 ) -> None:
-    """``column_naming: snake_case`` into PostgreSQL with the dbt_marketo recipe (its selection
-    and the loader's stream maps): lower-case columns that SQL names unquoted, as the package
-    does, with the types and values it needs."""
+    """README "Modelling"'s command as written (the ``dbt_marketo`` environment: snake_case,
+    its selection, the loader's stream maps) into PostgreSQL: lower-case columns that SQL names
+    unquoted, as the package does, with the types and values it needs. The sandbox stands in
+    for the user's Marketo (its URL and credentials, as a user sets theirs, in the environment),
+    and program members and a custom object are selected too, to check their names."""
     pg, sb = postgres, sandbox
-    recipe = yaml.safe_load(RECIPE.read_text())
-    streams = [*recipe["tap"]["select"], "program_members.*", "custom_object_purchase_c.*"]
+    recipe = dbt_marketo_recipe()
+    (command,) = readme.meltano_commands(readme.MODELLING)
+    assert command[:2] == ["--environment", "dbt_marketo"]
+    streams = [*recipe["select"], "program_members.*", "custom_object_purchase_c.*"]
     meltano(
-        "run",
-        "tap-marketo-bulk",
-        "target-postgres",
+        *command,
+        TAP_MARKETO_BULK_CLIENT_ID=sb.options.client_id,
+        TAP_MARKETO_BULK_START_DATE="2024-01-01T00:00:00Z",
         TAP_MARKETO_BULK_END_DATE=FIRST_END,
-        TAP_MARKETO_BULK_COLUMN_NAMING="snake_case",
-        TAP_MARKETO_BULK_ACTIVITY_TYPE_STREAMS="true",
-        TAP_MARKETO_BULK_ACTIVITY_TYPE_IDS=json.dumps(recipe["tap"]["config"]["activity_type_ids"]),
         TAP_MARKETO_BULK__SELECT=json.dumps(streams),
-        TARGET_POSTGRES_STREAM_MAPS=json.dumps(recipe["loader"]["stream_maps"]),
     )
 
     def data_columns(table: str) -> dict[str, str]:
@@ -618,9 +618,60 @@ def test_meltano_run_with_snake_case_columns_and_the_dbt_marketo_recipe(
     empty = {g for g, a in changes.items() if a["attributes"].get("Old Value") in ("", None)}
     assert empty and {g for g, (null, _) in old.items() if null == "t"} == empty
 
-    # Deleted leads (a REST stream, still Marketo's names): lead_id from the loader's map.
-    deleted = pg.rows(f'SELECT lead_id, "leadId" FROM {SCHEMA}.deleted_leads', DATABASE)
-    assert deleted and all(a == b for a, b in deleted)
+    # Deleted leads: the REST stream's own snake_case columns.
+    deleted = pg.rows(f"SELECT lead_id, activity_date FROM {SCHEMA}.deleted_leads", DATABASE)
+    assert sorted(int(lead_id) for lead_id, _ in deleted) == sorted(
+        d["leadId"] for d in sb.data.deleted_leads if in_range(d["activityDate"], "2024-01-01T00:00:00Z", FIRST_END)
+    )
+
+    # campaign: program_id from parent_program_id, as the package joins sends to programs.
+    ref = sb.data.reference
+    campaigns = {
+        int(r[0]): r[1:]
+        for r in pg.rows(f"SELECT id, coalesce(program_id::text, '<null>'), active FROM {SCHEMA}.campaigns", DATABASE)
+    }
+    want_campaigns = {c["id"]: c for c in ref.rows["campaigns"] if c["updatedAt"] < END_DT}
+    assert set(campaigns) == set(want_campaigns)
+    for cid, (program_id, active) in campaigns.items():
+        parent = want_campaigns[cid].get("parentProgramId")
+        assert [program_id, active] == [
+            "<null>" if parent is None else str(parent),
+            "t" if want_campaigns[cid]["isActive"] else "f",
+        ]
+
+    # program: the package's columns as they are, the dates typed.
+    programs = data_columns("programs")
+    assert {k: programs[k] for k in ("id", "start_date", "end_date", "sfdc_id", "updated_at")} == {
+        "id": "bigint",
+        "start_date": TS,
+        "end_date": TS,
+        "sfdc_id": "text",
+        "updated_at": TS,
+    }
+    dated = {p: d["startDate"] for p, d in ref.program_details.items() if "startDate" in d}
+    sql = f"SELECT id, start_date FROM {SCHEMA}.programs WHERE start_date IS NOT NULL"
+    assert {int(p): when for p, when in pg.rows(sql, DATABASE)} == {
+        p: when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") for p, when in dated.items()
+    }
+
+    # email_template_history: one row per approved version, timestamps typed (compared uncast).
+    history = data_columns("email_template_history")
+    assert {k: history[k] for k in ("id", "created_at", "updated_at", "operational", "subject", "folder_value")} == {
+        "id": "bigint",
+        "created_at": TS,
+        "updated_at": TS,
+        "operational": "boolean",
+        "subject": "text",
+        "folder_value": "bigint",
+    }
+    approved = [e for e in ref.rows["emails"] if e["status"] == "approved" and e["updatedAt"] < END_DT]
+    sql = f"SELECT id, subject, status FROM {SCHEMA}.email_template_history"
+    assert sorted(pg.rows(sql, DATABASE)) == sorted([str(e["id"]), e["subject"]["value"], "approved"] for e in approved)
+    assert count(pg, "emails") > len(approved)  # the drafts stay in emails
+
+    # lead_describe: restname is the leads column the package's lead history pivots.
+    sql = f"SELECT restname FROM {SCHEMA}.lead_fields WHERE rest_name = 'leadStatus'"
+    assert pg.rows(sql, DATABASE) == [["lead_status"]] and "lead_status" in leads
 
     members = data_columns("program_members")
     assert {k: members[k] for k in ("program_id", "lead_id", "updated_at")} == {
@@ -636,7 +687,8 @@ def test_meltano_run_with_snake_case_columns_and_the_dbt_marketo_recipe(
     }
     assert count(pg, PURCHASE_TABLE) == len(sb.data.custom_object_records["purchase_c"])
 
-    state = json.loads(meltano("state", "get", STATE_ID).stdout.strip().splitlines()[-1])["singer_state"]["bookmarks"]
+    state_id = STATE_ID.replace("sandbox:", "dbt_marketo:")
+    state = json.loads(meltano("state", "get", state_id).stdout.strip().splitlines()[-1])["singer_state"]["bookmarks"]
     assert state["leads"]["replication_key"] == "updated_at"
     assert state["activities_send_email"]["replication_key"] == "activity_date"
 

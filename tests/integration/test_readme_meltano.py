@@ -1,8 +1,9 @@
 """Every `meltano ...` command of README.md runs, as typed, on the Meltano the project installs.
 
-The commands after the demo are run by ``test_demo.py``; the ones of "Using it with a real
-Marketo instance" here, in a new Meltano project built the way the README says: what
-``meltano init`` writes, plus the README's YAML. The sandbox and a throwaway PostgreSQL stand in
+The commands after the demo are run by ``test_demo.py``, the Modelling one by
+``test_postgres.py``; the ones of "Using it with a real Marketo instance" here, in a new
+Meltano project built the way the README says: what ``meltano init`` writes, plus the
+README's YAML. The sandbox and a throwaway PostgreSQL stand in
 for the user's Marketo and database, so these values are substituted, and nothing else:
 
 - the commands' ``…`` placeholders: the sandbox's client id and secret, a password;
@@ -44,7 +45,7 @@ SCHEMA = "marketo"
 
 def test_readme_meltano_commands_are_all_run_by_a_test():
     """A Meltano command anywhere else in the README would go untested: there are none."""
-    assert readme.sections_with_meltano_commands() == {readme.AFTER_THE_DEMO, readme.REAL_INSTANCE}
+    assert readme.sections_with_meltano_commands() == {readme.AFTER_THE_DEMO, readme.REAL_INSTANCE, readme.MODELLING}
 
 
 def init_project(sb: SandboxServer, postgres: PostgresServer) -> None:

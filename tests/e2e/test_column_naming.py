@@ -1,5 +1,5 @@
-"""``column_naming: snake_case`` end to end: every bulk stream's exact records under column
-names, its keys and STATE, and BATCH files with the same records."""
+"""``column_naming: snake_case`` end to end: every stream's exact records under column names,
+its keys and STATE, and BATCH files with the same records."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from .helpers import (
     stream_names,
 )
 from .test_batch import _timeline
+from .test_rest_streams import KEYS as REST_KEYS
+from .test_rest_streams import REST_STREAMS
 
 PURCHASE = "custom_object_purchase_c"
 SUBSCRIPTION = "custom_object_subscription_c"
@@ -32,6 +34,8 @@ TYPE_STREAMS = {
 }
 BULK = ["leads", "activities", *TYPE_STREAMS, "program_members", PURCHASE, SUBSCRIPTION]
 SNAKE = dict(column_naming="snake_case", activity_type_streams=True)
+REST = ["campaigns", "programs", "static_list_members", "deleted_leads"]
+EVERY_REST = [*REST_STREAMS, "deleted_leads", "activity_types"]
 ACTIVITY = [
     "marketo_guid",
     "lead_id",
@@ -87,6 +91,15 @@ KEYS = {
 
 def _columns(catalog: dict) -> dict[str, list[str]]:
     return {s["tap_stream_id"]: list(s["schema"]["properties"]) for s in catalog["streams"]}
+
+
+def _bulk_timeline(states: list[dict[str, int]]) -> list[dict[str, int]]:
+    """The bulk streams' record counts at each STATE, repeats of the same counts merged."""
+    out: list[dict[str, int]] = []
+    for counts in ({s: n for s, n in state.items() if s in BULK} for state in states):
+        if not out or out[-1] != counts:
+            out.append(counts)
+    return out
 
 
 def _renamed(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -168,9 +181,10 @@ def test_snake_case_bulk_streams_carry_exactly_the_truth_under_column_names(make
 
 
 def test_snake_case_batch_files_hold_the_record_values(make_sandbox, tmp_path):
-    """BATCH output is the fast path's too: same records, same column names, before each STATE."""
+    """BATCH output is the fast path's too (and the SDK's, for the REST streams): same records,
+    same column names, before each STATE."""
     config = base_config(make_sandbox(end_at_inclusive=False), **SNAKE)
-    catalog = select(discover(config), BULK)
+    catalog = select(discover(config), [*BULK, *REST])
     records_run = run_tap(config, catalog=catalog)
     assert records_run.returncode == 0, records_run.describe()
     batch_config = {
@@ -184,10 +198,61 @@ def test_snake_case_batch_files_hold_the_record_values(make_sandbox, tmp_path):
     assert "RECORD" not in {m["type"] for m in batch_run.messages}
     states_r, records_r = _timeline(records_run.messages)
     states_b, records_b = _timeline(batch_run.messages)
-    assert set(records_b) == set(BULK)
+    assert set(records_b) == {*BULK, *REST}
     assert records_b == records_r
-    assert states_b == states_r
+    # The bulk streams' STATE comes after the same records; the SDK's own batching of the REST
+    # streams adds a STATE after each of their files.
+    assert _bulk_timeline(states_b) == _bulk_timeline(states_r)
+    assert batch_run.states[-1] == records_run.states[-1]
     assert set(records_b["leads"][0]) == set(_columns(catalog)["leads"])
+    assert set(records_b["static_list_members"][0]) == {"list_id", "lead_id"}
+
+
+def test_snake_case_rest_streams_carry_the_same_records_under_column_names(make_sandbox):
+    """Every REST stream, run under each naming against twin sandboxes: the same records, each
+    column renamed (JSON members keep Marketo's keys), keys and bookmarks under the new names."""
+    runs, catalogs = {}, {}
+    for naming in ("marketo", "snake_case"):
+        config = base_config(make_sandbox(), column_naming=naming)
+        catalogs[naming] = discover(config)
+        runs[naming] = run_tap(config, catalog=select(catalogs[naming], EVERY_REST))
+        assert runs[naming].returncode == 0, runs[naming].describe()
+    marketo_columns, columns = _columns(catalogs["marketo"]), _columns(catalogs["snake_case"])
+    entries = {s["tap_stream_id"]: s for s in catalogs["snake_case"]["streams"]}
+    for stream in EVERY_REST:
+        names = dict(zip(marketo_columns[stream], columns[stream], strict=True))
+        assert all(name == name.lower() for name in columns[stream]), stream
+        keys = REST_KEYS.get(stream, ("id",))
+        assert entries[stream]["key_properties"] == [names[k] for k in keys], stream
+        want = [_renamed(r, names) for r in runs["marketo"].records(stream)]
+        got = runs["snake_case"].records(stream)
+        if stream == "lead_fields":  # the one value that is a column name: the leads column
+            leads = names_of(catalogs, "leads")
+            want = [{**r, "column_name": leads.get(r["column_name"])} for r in want]
+        assert len(got) > 0 and by_key(got, *(names[k] for k in keys)) == by_key(want, *(names[k] for k in keys)), (
+            stream
+        )
+    assert {k: names_of(catalogs, "campaigns")[k] for k in ("parentProgramId", "isActive", "updatedAt")} == {
+        "parentProgramId": "parent_program_id",
+        "isActive": "is_active",
+        "updatedAt": "updated_at",
+    }
+    final = runs["snake_case"].states[-1]["bookmarks"]
+    assert final["campaigns"]["replication_key"] == "updated_at"
+    assert final["deleted_leads"]["replication_key"] == "activity_date"
+    assert final["program_tags"]["replication_key"] == "program_updated_at"
+    marketo_final = runs["marketo"].states[-1]["bookmarks"]
+
+    def but_key(bookmarks: dict) -> dict:
+        return {s: {k: v for k, v in b.items() if k != "replication_key"} for s, b in bookmarks.items()}
+
+    assert but_key(final) == but_key(marketo_final)  # the same bookmarks, under the new names
+
+
+def names_of(catalogs: dict[str, dict], stream: str) -> dict[str, str]:
+    """Marketo's name -> snake_case column of a stream, by schema position."""
+    marketo, snake = _columns(catalogs["marketo"])[stream], _columns(catalogs["snake_case"])[stream]
+    return dict(zip(marketo, snake, strict=True))
 
 
 def test_a_catalog_discovered_under_the_other_naming_stops_with_one_line(sb):

@@ -113,7 +113,7 @@ def test_snake_case_columns_are_created_as_upper_case_words_in_snowflake(
     sandbox: SandboxServer, tmp_path: Path, snowflake_python: str
 ) -> None:
     """The CREATE TABLE target-snowflake would run (offline): with ``column_naming: snake_case``
-    every bulk stream's columns are unquoted snake_case, which Snowflake stores as CREATED_AT,
+    every stream's columns (bulk and REST) are unquoted snake_case, which Snowflake stores as CREATED_AT,
     FIRST_NAME, PRIMARY_ATTRIBUTE_VALUE_ID; with Marketo's names the same columns lose their word
     breaks (CREATEDAT). Default target settings (no normalise_casing)."""
     ddl = {}
@@ -133,9 +133,11 @@ def test_snake_case_columns_are_created_as_upper_case_words_in_snowflake(
         assert f"\n\t{column} DECIMAL" in snake["activities_send_email"], column
     assert snake["program_members"].rstrip().endswith("PRIMARY KEY (program_id, lead_id)\n)")
     assert "\n\tcreated_at TIMESTAMP_NTZ, " in snake["custom_object_purchase_c"]
-    bulk = [name for name in snake if name not in ("activity_types", "programs", "deleted_leads")]
-    assert len(bulk) > 10
-    for name in bulk:
+    assert "\n\tparent_program_id DECIMAL, " in snake["campaigns"]  # the REST streams too
+    assert "\n\tstart_date TIMESTAMP_NTZ, " in snake["programs"]
+    assert snake["static_list_members"].rstrip().endswith("PRIMARY KEY (list_id, lead_id)\n)")
+    assert len(snake) > 30
+    for name in snake:
         columns = [line.strip().split(" ")[0] for line in snake[name].splitlines()[1:] if line.startswith("\t")]
         columns = [c for c in columns if c != "PRIMARY"]
         assert all(UNQUOTED_IDENTIFIER.match(c) and c == c.lower() for c in columns), (name, columns)

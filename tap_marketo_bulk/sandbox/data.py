@@ -339,6 +339,11 @@ ACTIVITY_TYPES: list[dict[str, Any]] = [
 ]
 #: Merge Leads: its primary attribute is the surviving lead (the activity's own lead).
 MERGE_LEADS = 32
+SEND_EMAIL = 6
+#: Email Delivered, Bounced, Unsubscribe, Open and Click: what follows a send.
+EMAIL_FOLLOW_UPS = (7, 8, 9, 10, 11)
+#: What a follow-up shares with its send: the lead, the campaign, the email, and these attributes.
+SEND_ATTRIBUTES = ("Campaign Run ID", "Step ID", "Choice Number", "Test Variant")
 #: Activity fields a bulk export may carry; the first eight are the default.
 ACTIVITY_FIELDS: list[str] = [
     "marketoGUID",
@@ -487,6 +492,10 @@ class SandboxData:
         self._next_activity_id = 100000001
         self._next_deleted_id = 900000001
         self.assets: dict[int, dict[int, str]] = self._build_assets()
+        #: Sends so far, and the generator that makes half the email follow-ups (delivered,
+        #: opened, ...) follow one of them; its own, so every other value stays as it was.
+        self._sends: list[dict[str, Any]] = []
+        self._email_rng = random.Random(seed + 3000)
         self._generate(leads, activities, programs, members_per_program)
         # Own generator: the data above stays identical whatever is generated below.
         self.custom = CustomObjectData(
@@ -677,6 +686,7 @@ class SandboxData:
 
     def _new_activity(self, at: datetime, lead_id: int | None = None) -> dict[str, Any]:
         r = self.rng
+        pinned_lead = lead_id
         types = [t["id"] for t in self.activity_types if t["id"] != 37]
         tid = r.choice(types)
         pool = self.assets.get(tid)
@@ -704,8 +714,27 @@ class SandboxData:
             "actionResult": r.choice(["succeeded"] * 8 + ["failed", "skipped"]),
             "attributes": self._attributes(tid),
         }
+        if tid == SEND_EMAIL:
+            self._sends.append(act)
+        elif tid in EMAIL_FOLLOW_UPS and pinned_lead is None:
+            self._follow_a_send(act)
         self.activities.append(act)
         return act
+
+    def _follow_a_send(self, act: dict[str, Any]) -> None:
+        """Make half the email follow-ups one of an earlier send's: same lead, campaign, email
+        and campaign run, as Marketo's are, so models that count opens or clicks per send
+        (dbt_marketo's email_send_id) have something to count."""
+        if not self._sends or self._email_rng.random() < 0.5:
+            return
+        send = self._email_rng.choice(self._sends)
+        if send["activityDate"] > act["activityDate"]:
+            return
+        for key in ("leadId", "campaignId", "primaryAttributeValueId", "primaryAttributeValue"):
+            act[key] = send[key]
+        for name in SEND_ATTRIBUTES:
+            if name in act["attributes"] and name in send["attributes"]:
+                act["attributes"][name] = send["attributes"][name]
 
     def _generate_programs(self, n: int, per_program: int) -> None:
         r = self.rng

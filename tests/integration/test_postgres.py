@@ -529,6 +529,17 @@ def test_meltano_run_custom_object_into_postgres(
     assert bookmark["replication_key_value"].startswith("2024-04-01T00:00:00"), bookmark
 
 
+#: The columns of dbt_marketo's email_send_id, in its order (after source_relation).
+EMAIL_SEND_KEY = ("primary_attribute_value_id", "campaign_id", "campaign_run_id", "lead_id")
+FOLLOW_UPS = {
+    "activities_email_delivered": 7,
+    "activities_email_bounced": 8,
+    "activities_unsubscribe_email": 9,
+    "activities_open_email": 10,
+    "activities_click_email": 11,
+}
+
+
 def test_meltano_run_with_snake_case_columns_and_the_dbt_marketo_recipe(
     meltano: Meltano, postgres: PostgresServer, sandbox: SandboxServer
 ) -> None:
@@ -595,6 +606,26 @@ def test_meltano_run_with_snake_case_columns_and_the_dbt_marketo_recipe(
             str(attrs[name]) for name in ("Campaign Run ID", "Step ID", "Choice Number", "Test Variant")
         ]
         assert lead_id == str(act["leadId"])
+
+    # The package counts a send's deliveries, opens, clicks, bounces and unsubscribes by its
+    # email_send_id: dbt_utils' surrogate key of the text of four columns. Each follow-up the
+    # sandbox made for a send finds it by that key.
+    def send_key(alias: str) -> str:
+        parts = [f"coalesce(cast({alias}.{c} as text), '_dbt_utils_surrogate_key_null_')" for c in EMAIL_SEND_KEY]
+        return "md5(" + " || '-' || ".join(parts) + ")"
+
+    def key_of(act: dict) -> tuple:
+        run_id = act["attributes"].get("Campaign Run ID")
+        return (act["primaryAttributeValueId"], act["campaignId"], run_id, act["leadId"])
+
+    send_keys = {key_of(a) for a in sends.values()}
+    for table, type_id in FOLLOW_UPS.items():
+        sql = (
+            f"SELECT count(*) FROM {SCHEMA}.{table} f WHERE {send_key('f')} IN "
+            f"(SELECT {send_key('s')} FROM {SCHEMA}.activities_send_email s)"
+        )
+        want = [a for a in acts if a["activityTypeId"] == type_id and key_of(a) in send_keys]
+        assert int(pg.psql(sql, DATABASE)) == len(want) > 0, table
 
     # Merge Leads: merge_ids is text the package's staging expression turns into a list.
     assert data_columns("activities_merge_leads")["merge_ids"] == "text"

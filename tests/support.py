@@ -25,6 +25,26 @@ FAST: dict[str, Any] = dict(
     min_processing_seconds=0.0,
     rate_limit_calls=100_000,
 )
+#: The streams read over Marketo's REST APIs (asset, list and lead database endpoints) beside
+#: the bulk ones: programs, assets, lists, lead fields and partitions.
+REST_STREAMS = [
+    "campaigns",
+    "emails",
+    "email_templates",
+    "forms",
+    "landing_pages",
+    "segmentations",
+    "segments",
+    "channels",
+    "tag_types",
+    "programs",
+    "program_tags",
+    "program_costs",
+    "static_lists",
+    "static_list_members",
+    "lead_fields",
+    "lead_partitions",
+]
 UTC = dt.timezone.utc
 START = dt.datetime(2024, 1, 1, tzinfo=UTC)
 END = dt.datetime(2024, 4, 1, tzinfo=UTC)

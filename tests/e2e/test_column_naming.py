@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..support import END, START, lead_export_fields, to_json
+from ..support import END, REST_STREAMS, START, lead_export_fields, to_json
 from .helpers import (
     base_config,
     by_key,
@@ -22,7 +22,6 @@ from .helpers import (
 )
 from .test_batch import _timeline
 from .test_rest_streams import KEYS as REST_KEYS
-from .test_rest_streams import REST_STREAMS
 
 PURCHASE = "custom_object_purchase_c"
 SUBSCRIPTION = "custom_object_subscription_c"

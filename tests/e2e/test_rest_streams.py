@@ -15,29 +15,11 @@ import typing as t
 import pytest
 
 from ..sandbox.helpers import Client, parse_file
-from ..support import to_json
+from ..support import REST_STREAMS, to_json
 from .helpers import base_config, by_key, discover, run_tap, select
 
 UTC = dt.timezone.utc
 END = dt.datetime(2024, 4, 1, tzinfo=UTC)
-REST_STREAMS = [
-    "campaigns",
-    "emails",
-    "email_templates",
-    "forms",
-    "landing_pages",
-    "segmentations",
-    "segments",
-    "channels",
-    "tag_types",
-    "programs",
-    "program_tags",
-    "program_costs",
-    "static_lists",
-    "static_list_members",
-    "lead_fields",
-    "lead_partitions",
-]
 KEYS = {
     "emails": ("id", "status"),
     "email_templates": ("id", "status"),

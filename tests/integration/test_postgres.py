@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tap_marketo_bulk.sandbox.app import SandboxServer
-from tests.support import dbt_marketo_recipe
+from tests.support import REST_STREAMS, dbt_marketo_recipe
 
 from . import readme
 from .conftest import BIN, CACHE, REPO, PostgresServer, meltano_executable
@@ -43,23 +43,7 @@ TABLES = ["leads", "activities", "program_members", "programs", "activity_types"
 #: The tables of the first tests: bulk streams and the first REST streams. The other REST
 #: streams load in their own test (each table costs the target seconds, per run).
 BULK_SELECTION = {"TAP_MARKETO_BULK__SELECT": json.dumps([f"{t}.*" for t in [*TABLES, "custom_object_*"]])}
-REST_TABLES = [
-    "campaigns",
-    "emails",
-    "email_templates",
-    "forms",
-    "landing_pages",
-    "segmentations",
-    "segments",
-    "channels",
-    "tag_types",
-    "program_tags",
-    "program_costs",
-    "static_lists",
-    "static_list_members",
-    "lead_fields",
-    "lead_partitions",
-]
+REST_TABLES = [name for name in REST_STREAMS if name != "programs"]  # programs: with the bulk tables
 
 
 def write_project(project: Path) -> None:

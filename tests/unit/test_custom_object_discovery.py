@@ -9,6 +9,7 @@ import pytest
 from tap_marketo_bulk import errors
 from tap_marketo_bulk.tap import TapMarketoBulk
 
+from ..support import REST_STREAMS
 from .rest_mocks import mock_rest_probes
 
 ROOT = "https://mkto.example.com"
@@ -66,23 +67,8 @@ def test_an_api_user_who_may_not_list_custom_objects_still_gets_every_other_stre
         "activity_types",
         "activities",
         "deleted_leads",
-        "programs",
         "program_members",
-        "campaigns",
-        "emails",
-        "email_templates",
-        "forms",
-        "landing_pages",
-        "segmentations",
-        "segments",
-        "channels",
-        "tag_types",
-        "program_tags",
-        "program_costs",
-        "static_lists",
-        "static_list_members",
-        "lead_fields",
-        "lead_partitions",
+        *REST_STREAMS,
     }
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warning == (

@@ -25,6 +25,8 @@ HEADER = obj(Field("type", STRING), Field("value", STRING))
 VERSIONS = ("approved", "draft")
 #: What every browsed asset has.
 CREATED_UPDATED = (Field("createdAt", DATETIME), Field("updatedAt", DATETIME))
+#: The first columns of an asset with versions (emails, email templates, forms, landing pages).
+VERSION_HEAD = (Field("id", INTEGER), Field("status", STRING), Field("name", STRING), Field("description", STRING))
 
 
 class AssetStream(RestStream):
@@ -99,10 +101,7 @@ class EmailsStream(VersionedAssetStream):
     replication = "updatedAt"
     updated_at_filter = True
     fields = (
-        Field("id", INTEGER),
-        Field("status", STRING),
-        Field("name", STRING),
-        Field("description", STRING),
+        *VERSION_HEAD,
         *CREATED_UPDATED,
         Field("url", STRING),
         Field("subject", HEADER),
@@ -140,10 +139,7 @@ class EmailTemplatesStream(VersionedAssetStream):
     name = "email_templates"
     path = "/rest/asset/v1/emailTemplates.json"
     fields = (
-        Field("id", INTEGER),
-        Field("status", STRING),
-        Field("name", STRING),
-        Field("description", STRING),
+        *VERSION_HEAD,
         *CREATED_UPDATED,
         Field("url", STRING),
         Field("folder", FOLDER),
@@ -158,10 +154,7 @@ class FormsStream(VersionedAssetStream):
     name = "forms"
     path = "/rest/asset/v1/forms.json"
     fields = (
-        Field("id", INTEGER),
-        Field("status", STRING),
-        Field("name", STRING),
-        Field("description", STRING),
+        *VERSION_HEAD,
         *CREATED_UPDATED,
         Field("url", STRING),
         Field("folder", FOLDER),
@@ -199,10 +192,7 @@ class LandingPagesStream(VersionedAssetStream):
     name = "landing_pages"
     path = "/rest/asset/v1/landingPages.json"
     fields = (
-        Field("id", INTEGER),
-        Field("status", STRING),
-        Field("name", STRING),
-        Field("description", STRING),
+        *VERSION_HEAD,
         *CREATED_UPDATED,
         Field("folder", FOLDER),
         Field("workspace", STRING),

@@ -124,16 +124,18 @@ def test_demo_prints_the_records_per_stream_and_the_bookmarks(demo: subprocess.C
 
     bookmarks = demo.stdout.split(f"Bookmarks Meltano saved for the next run (meltano state get {STATE_ID}):\n", 1)[1]
     lines = bookmarks.split("\nThe next run starts each stream at its bookmark", 1)[0].splitlines()
-    for line in (
-        f"  activities                     activityDate  {BULK_BOOKMARK}",
-        f"  custom_object_purchase_c       updatedAt     {BULK_BOOKMARK}",
-        f"  campaigns                      updatedAt     {BULK_BOOKMARK}",
-        f"  deleted_leads                  activityDate  {BULK_BOOKMARK}",
-        f"  emails                         updatedAt     {BULK_BOOKMARK}",
-        f"  leads                          updatedAt     {BULK_BOOKMARK}",
-        f"  program_members                updatedAt     {BULK_BOOKMARK}",
-        f"  programs                       updatedAt     {BULK_BOOKMARK}",
+    for stream, key in (
+        ("activities", "activityDate"),
+        ("custom_object_purchase_c", "updatedAt"),
+        ("campaigns", "updatedAt"),
+        ("deleted_leads", "activityDate"),
+        ("emails", "updatedAt"),
+        ("leads", "updatedAt"),
+        ("program_members", "updatedAt"),
+        ("program_tags", "programUpdatedAt"),
+        ("programs", "updatedAt"),
     ):
+        line = f"  {stream:<30} {key:<16} {BULK_BOOKMARK}"
         assert line in lines
     whole = lines[-1].removesuffix(": full table, read whole on every run").strip().split(", ")
     assert {"activity_types", "static_list_members", "forms", "lead_fields"} <= set(whole)
